@@ -1,0 +1,1 @@
+"""The user-facing front doors: the lazy `Dataset` and its sources."""

@@ -1,0 +1,236 @@
+"""The lazy `Dataset`: each method adds one plan node; actions run the plan.
+
+Keyed methods are composed from a few primitives (map, union, shuffle); nothing here knows
+how stages run. `runtime` is reached only through `api.execute`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from gristmill.config import Config
+from gristmill.errors import UsageError
+from gristmill.plan import functions as fns
+from gristmill.plan.logical import (
+    Aggregator,
+    Narrow,
+    Node,
+    Shuffle,
+    ShuffleKind,
+    ShuffleSpec,
+    Union,
+    describe,
+)
+from gristmill.plan.ops import Op, OpKind
+from gristmill.plan.sinks import Sink, SinkKind
+from gristmill.runtime.result import JobResult
+
+
+def _check_partitions(partitions: int | None) -> int | None:
+    if partitions is not None and partitions < 1:
+        raise UsageError(f"partitions must be at least 1, got {partitions}")
+    return partitions
+
+
+def _check_fn(fn: object, what: str) -> None:
+    if not callable(fn):
+        raise UsageError(f"{what} needs a callable, got {type(fn).__name__}")
+
+
+class Dataset:
+    """A lazy, partitioned collection of records.
+
+    >>> import gristmill as gm
+    >>> cfg = gm.Config(executor="inline", progress=False)
+    >>> words = gm.from_items(["a b", "b"]).flat_map(str.split)
+    >>> words.count_by_value(partitions=1).collect(config=cfg)
+    [('a', 1), ('b', 2)]
+    """
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    @property
+    def node(self) -> Node:
+        """The logical plan node this dataset stands for."""
+        return self._node
+
+    # -- narrow ---------------------------------------------------------------------------
+
+    def _narrow(self, kind: OpKind, fn: Callable[..., Any], name: str) -> Dataset:
+        _check_fn(fn, name)
+        return Dataset(Narrow(self._node, Op(kind, fn, name)))
+
+    def map(self, fn: Callable[[Any], Any]) -> Dataset:
+        """One output record per input record."""
+        return self._narrow(OpKind.MAP, fn, "map")
+
+    def flat_map(self, fn: Callable[[Any], Iterable[Any]]) -> Dataset:
+        """Zero or more output records per input record."""
+        return self._narrow(OpKind.FLAT_MAP, fn, "flat_map")
+
+    def filter(self, fn: Callable[[Any], Any]) -> Dataset:
+        """Keep records for which `fn` is true."""
+        return self._narrow(OpKind.FILTER, fn, "filter")
+
+    def map_partitions(self, fn: Callable[[Iterator[Any]], Iterable[Any]]) -> Dataset:
+        """`fn` receives an iterator over one partition's records and yields output records."""
+        return self._narrow(OpKind.MAP_PARTITIONS, fn, "map_partitions")
+
+    def key_by(self, fn: Callable[[Any], Any]) -> Dataset:
+        """``x -> (fn(x), x)``."""
+        _check_fn(fn, "key_by")
+        return self._narrow(OpKind.MAP, fns.KeyBy(fn), "key_by")
+
+    def map_values(self, fn: Callable[[Any], Any]) -> Dataset:
+        """``(k, v) -> (k, fn(v))``."""
+        _check_fn(fn, "map_values")
+        return self._narrow(OpKind.MAP, fns.MapValues(fn), "map_values")
+
+    def flat_map_values(self, fn: Callable[[Any], Iterable[Any]]) -> Dataset:
+        """``(k, v) -> (k, w) for w in fn(v)``."""
+        _check_fn(fn, "flat_map_values")
+        return self._narrow(OpKind.FLAT_MAP, fns.FlatMapValues(fn), "flat_map_values")
+
+    def union(self, *others: Dataset) -> Dataset:
+        """All records of this dataset, then all of `others` (order kept per partition)."""
+        return Dataset(Union((self._node, *(o.node for o in others))))
+
+    # -- wide -----------------------------------------------------------------------------
+
+    def _shuffle(self, spec: ShuffleSpec) -> Dataset:
+        _check_partitions(spec.partitions)
+        return Dataset(Shuffle(self._node, spec))
+
+    def reduce_by_key(
+        self, fn: Callable[[Any, Any], Any], partitions: int | None = None
+    ) -> Dataset:
+        """Combine the values of each key with `fn` (associative); combines map-side too."""
+        _check_fn(fn, "reduce_by_key")
+        agg = Aggregator(add=fn, merge=fn)
+        return self._shuffle(ShuffleSpec(ShuffleKind.AGGREGATE, partitions, agg))
+
+    def combine_by_key(
+        self,
+        create: Callable[[Any], Any],
+        add: Callable[[Any, Any], Any],
+        merge: Callable[[Any, Any], Any],
+        partitions: int | None = None,
+    ) -> Dataset:
+        """Per key: ``create(v)`` an accumulator, ``add(acc, v)``, ``merge(acc, acc)``."""
+        for fn, name in ((create, "create"), (add, "add"), (merge, "merge")):
+            _check_fn(fn, f"combine_by_key {name}")
+        agg = Aggregator(add=add, merge=merge, create=create)
+        return self._shuffle(ShuffleSpec(ShuffleKind.AGGREGATE, partitions, agg))
+
+    def count_by_value(self, partitions: int | None = None) -> Dataset:
+        """``(value, count)`` for each distinct record; counted in C on whole batches."""
+        agg = Aggregator(add=operator.add, merge=operator.add)
+        return self._shuffle(ShuffleSpec(ShuffleKind.COUNT, partitions, agg))
+
+    def group_by_key(self, partitions: int | None = None) -> Dataset:
+        """``(k, values)``: values stream once, in input order (use ``list(values)`` to keep)."""
+        return self._shuffle(ShuffleSpec(ShuffleKind.GROUP, partitions))
+
+    def _join(self, other: Dataset, partitions: int | None, *, left: bool) -> Dataset:
+        tagged = Union(
+            (
+                Narrow(self._node, Op(OpKind.MAP, fns.Tag(0), "tag_left")),
+                Narrow(other.node, Op(OpKind.MAP, fns.Tag(1), "tag_right")),
+            )
+        )
+        grouped = Dataset(tagged)._shuffle(ShuffleSpec(ShuffleKind.GROUP, partitions))
+        name = "left_join" if left else "join"
+        return grouped._narrow(OpKind.FLAT_MAP, fns.JoinGroups(keep_unmatched_left=left), name)
+
+    def join(self, other: Dataset, partitions: int | None = None) -> Dataset:
+        """Inner join of two keyed datasets: ``(k, (left_value, right_value))``."""
+        return self._join(other, partitions, left=False)
+
+    def left_join(self, other: Dataset, partitions: int | None = None) -> Dataset:
+        """Left outer join: unmatched left records get ``(k, (left_value, None))``."""
+        return self._join(other, partitions, left=True)
+
+    def distinct(self, partitions: int | None = None) -> Dataset:
+        """Each distinct record once."""
+        pairs = self._narrow(OpKind.MAP, fns.pair_with_none, "distinct")
+        reduced = pairs.reduce_by_key(fns.keep_first, partitions)
+        return reduced._narrow(OpKind.MAP, fns.first, "keys")
+
+    def sort_by(
+        self, key: Callable[[Any], Any], ascending: bool = True, partitions: int | None = None
+    ) -> Dataset:
+        """Total order by `key`: part files read in name order are globally sorted.
+
+        Range boundaries come from key samples (as Hadoop's TotalOrderPartitioner); equal keys
+        keep input order.
+        """
+        _check_fn(key, "sort_by")
+        return self._shuffle(
+            ShuffleSpec(ShuffleKind.SORT, partitions, sort_key=key, ascending=ascending)
+        )
+
+    def repartition(self, partitions: int) -> Dataset:
+        """Spread records round-robin over `partitions` partitions."""
+        if partitions is None or partitions < 1:
+            raise UsageError(f"repartition needs at least 1 partition, got {partitions}")
+        return self._shuffle(ShuffleSpec(ShuffleKind.REPARTITION, partitions))
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _run(self, sink: Sink, config: Config | None, **kw: Any) -> Any:
+        from gristmill.api.execute import execute
+
+        return execute(self._node, sink, config, **kw)
+
+    def collect(self, *, config: Config | None = None) -> list[Any]:
+        """All records, in partition order."""
+        return list(self._run(Sink(SinkKind.COLLECT), config).records)
+
+    def take(self, n: int, *, config: Config | None = None) -> list[Any]:
+        """The first `n` records in partition order."""
+        if n < 0:
+            raise UsageError(f"take needs n >= 0, got {n}")
+        return list(self._run(Sink(SinkKind.COLLECT, limit=n), config).records)
+
+    def top(
+        self, n: int, key: Callable[[Any], Any] | None = None, *, config: Config | None = None
+    ) -> list[Any]:
+        """The `n` largest records (by `key`), largest first; ties keep partition order."""
+        run = self._run(Sink(SinkKind.TOP, limit=n, key=key), config)
+        merged = itertools.chain.from_iterable(s.top for s in run.sinks)
+        return heapq.nlargest(n, merged, key=key)
+
+    def count(self, *, config: Config | None = None) -> int:
+        """The number of records."""
+        run = self._run(Sink(SinkKind.COUNT), config)
+        return sum(int(s.records) for s in run.sinks)
+
+    def write_text(
+        self, path: str, *, overwrite: bool = False, config: Config | None = None
+    ) -> JobResult:
+        """Write ``part-NNNNN`` text files: ``k<TAB>v`` for pairs, ``str(record)`` otherwise."""
+        run = self._run(Sink(SinkKind.TEXT), config, output=path, overwrite=overwrite)
+        return run.result  # type: ignore[no-any-return]
+
+    def write_jsonl(
+        self, path: str, *, overwrite: bool = False, config: Config | None = None
+    ) -> JobResult:
+        """Write ``part-NNNNN.jsonl`` files, one JSON value per record (tuples become lists)."""
+        run = self._run(Sink(SinkKind.JSONL), config, output=path, overwrite=overwrite)
+        return run.result  # type: ignore[no-any-return]
+
+    def explain(self, *, config: Config | None = None) -> str:
+        """Print (and return) the logical plan and the physical stages."""
+        from gristmill.api.execute import plan_for
+
+        cfg = config or Config.resolve()
+        lines = ["== logical plan ==", *describe(self._node), "== stages =="]
+        lines += plan_for(self._node, cfg).describe()
+        text = "\n".join(lines)
+        print(text)
+        return text

@@ -1,0 +1,145 @@
+"""The `gristmill` command line: run scripts, built-in examples, and (later) services.
+
+Builds one `Config` from flags and environment and hands it down; maps errors to exit codes
+(0 ok, 1 job failed, 2 usage error, 130 cancelled) with a message, never a usage traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import runpy
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from gristmill.config import EXECUTORS, Config, use_config
+from gristmill.errors import GristmillError, JobFailedError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def engine_options(fn: F) -> F:
+    """Flags every job-running command takes; unset ones fall back to GRISTMILL_* variables."""
+    options = [
+        click.option("--executor", type=click.Choice(EXECUTORS), help="inline or local."),
+        click.option("--workers", type=click.IntRange(min=1), help="Worker processes."),
+        click.option("--memory", help="Per-worker memory budget, e.g. 512MB."),
+        click.option("--scratch-dir", type=click.Path(file_okay=False), help="Spill directory."),
+        click.option("--partitions", type=click.IntRange(min=1), help="Default shuffle width."),
+        click.option("--progress/--no-progress", default=None, help="Progress bars."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def build_config(opts: dict[str, Any]) -> Config:
+    return Config.resolve(
+        executor=opts.get("executor"),
+        workers=opts.get("workers"),
+        memory=opts.get("memory"),
+        scratch_dir=opts.get("scratch_dir"),
+        partitions=opts.get("partitions"),
+        progress=opts.get("progress"),
+    )
+
+
+def reporting(fn: F) -> F:
+    """Turn gristmill errors into messages and exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as exc:
+            click.echo(f"gristmill: error: {exc}", err=True)
+            sys.exit(2)
+        except JobFailedError as exc:
+            click.echo(f"gristmill: job failed: {exc}", err=True)
+            sys.exit(1)
+        except GristmillError as exc:
+            click.echo(f"gristmill: job failed: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("gristmill: cancelled", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gristmill")
+def cli() -> None:
+    """Batch processing for Python: MapReduce and Spark-style jobs on a laptop or a cluster."""
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@engine_options
+@click.argument("script", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@reporting
+def run(script: str, args: tuple[str, ...], **opts: Any) -> None:
+    """Run SCRIPT (a Python file building a Dataset pipeline) with ARGS as its sys.argv[1:]."""
+    if not os.path.isfile(script):
+        raise UsageError(f"no such script: {script}")
+    config = build_config(opts)
+    saved = sys.argv[:]
+    sys.argv = [script, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    try:
+        with use_config(config):
+            runpy.run_path(script, run_name="__main__")
+    finally:
+        sys.argv = saved
+        sys.path.pop(0)
+
+
+@cli.group()
+def example() -> None:
+    """Built-in example jobs."""
+
+
+def _finish(result: Any) -> None:
+    click.echo(result.summary())
+    click.echo(f"output: {result.output_path}")
+
+
+@example.command()
+@engine_options
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Output directory.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output at commit.")
+@reporting
+def wordcount(inputs: tuple[str, ...], output: str, overwrite: bool, **opts: Any) -> None:
+    """Count whitespace-separated words: writes word<TAB>count lines."""
+    from gristmill.examples.jobs import wordcount as job
+
+    config = build_config(opts)
+    _finish(job(inputs).write_text(output, overwrite=overwrite, config=config))
+
+
+@example.command()
+@engine_options
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Output directory.")
+@click.option("--pattern", required=True, help="Regular expression to search lines for.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output at commit.")
+@reporting
+def grep(inputs: tuple[str, ...], output: str, pattern: str, overwrite: bool, **opts: Any) -> None:
+    """Write the lines matching --pattern, in input order."""
+    from gristmill.examples.jobs import grep as job
+
+    config = build_config(opts)
+    _finish(job(inputs, pattern).write_text(output, overwrite=overwrite, config=config))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="gristmill")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Execution settings: one frozen `Config`, built at the edge (CLI flags, environment, or code).
+
+The job's code never changes to pick an executor; the same pipeline runs on whatever `Config`
+the caller resolves. Imports nothing from the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from gristmill.errors import UsageError
+
+EXECUTORS = ("inline", "local")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str | int) -> int:
+    """Parse a byte size such as ``512MB``, ``2g`` or ``1048576`` (binary units).
+
+    >>> parse_size("512MB")
+    536870912
+    >>> parse_size("1.5k")
+    1536
+    """
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(text)
+    if not match:
+        raise UsageError(f"not a size: {text!r} (try 512MB, 2GB)")
+    unit = (match.group(2) or "").lower().rstrip("b").rstrip("i")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def _default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """How a job runs. Build with `Config.resolve(...)` to honour `GRISTMILL_*` variables.
+
+    >>> Config(executor="inline", workers=1).workers
+    1
+    """
+
+    executor: str = "local"
+    workers: int = field(default_factory=_default_workers)
+    memory: int = 512 * 1024**2  # per-worker budget in bytes; buffers spill beyond a share of it
+    max_attempts: int = 4
+    scratch_dir: str = field(default_factory=tempfile.gettempdir)
+    split_size: int = 32 * 1024**2  # input byte range per map task; never depends on workers
+    partitions: int | None = None  # default shuffle partitions; None: the upstream task count
+    progress: bool | None = None  # None: bars on a terminal, log lines otherwise
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise UsageError(f"unknown executor {self.executor!r}; choose one of {EXECUTORS}")
+        if self.workers < 1:
+            raise UsageError(f"workers must be at least 1, got {self.workers}")
+        if self.memory < 1024**2:
+            raise UsageError(f"memory budget too small: {self.memory} bytes (minimum 1MB)")
+        if self.max_attempts < 1:
+            raise UsageError("max_attempts must be at least 1")
+
+    @classmethod
+    def resolve(cls, **overrides: object) -> Config:
+        """Defaults (or the config the CLI installed), `GRISTMILL_*` variables, then `overrides`.
+
+        The CLI resolves environment and flags once and installs the result with `use_config`;
+        inside that block the environment is not consulted again, so flags keep precedence.
+
+        >>> Config.resolve(executor="inline").executor
+        'inline'
+        """
+        values: dict[str, object] = {}
+        env = {} if _active else os.environ
+        if "GRISTMILL_EXECUTOR" in env:
+            values["executor"] = env["GRISTMILL_EXECUTOR"]
+        if "GRISTMILL_WORKERS" in env:
+            values["workers"] = _parse_int("GRISTMILL_WORKERS", env["GRISTMILL_WORKERS"])
+        if "GRISTMILL_MEMORY" in env:
+            values["memory"] = parse_size(env["GRISTMILL_MEMORY"])
+        if "GRISTMILL_SCRATCH" in env:
+            values["scratch_dir"] = env["GRISTMILL_SCRATCH"]
+        base = _active[-1] if _active else cls()
+        merged = {**values, **{k: v for k, v in overrides.items() if v is not None}}
+        if "memory" in merged:
+            merged["memory"] = parse_size(merged["memory"])  # type: ignore[arg-type]
+        return dataclasses.replace(base, **merged)  # type: ignore[arg-type]
+
+
+def _parse_int(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{name} must be an integer, got {text!r}") from None
+
+
+# The CLI's `run` command resolves a Config from its flags and makes it the base for actions in
+# the user's script; a stack (not a bare global) so nested use restores the previous one.
+_active: list[Config] = []
+
+
+@contextlib.contextmanager
+def use_config(config: Config) -> Iterator[Config]:
+    """Make `config` the base that actions resolve against while the block runs.
+
+    >>> with use_config(Config(executor="inline")):
+    ...     Config.resolve().executor
+    'inline'
+    """
+    _active.append(config)
+    try:
+        yield config
+    finally:
+        _active.pop()

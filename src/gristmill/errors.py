@@ -1,0 +1,43 @@
+"""Typed errors raised by gristmill.
+
+Every error a user can hit is a subclass of `GristmillError`, so callers (and the CLI, which maps
+them to exit codes) can tell a job failure from a usage mistake. Imports nothing from gristmill.
+"""
+
+from __future__ import annotations
+
+
+class GristmillError(Exception):
+    """Base class of every error gristmill raises on purpose."""
+
+
+class UsageError(GristmillError):
+    """The job was asked for something invalid (bad option, bad argument); nothing ran."""
+
+
+class InputNotFoundError(UsageError):
+    """An input path, directory or glob does not exist."""
+
+
+class OutputExistsError(UsageError):
+    """The destination already holds output and `overwrite` was not given."""
+
+
+class InputFormatError(GristmillError):
+    """A record could not be decoded: names the file, line and byte offset."""
+
+
+class JobFailedError(GristmillError):
+    """A task failed for good after all its attempts; the message names task, input and cause.
+
+    `user_traceback` holds the traceback from the worker, `task` the task id and `location` the
+    input file and line/byte offset (or shuffle key) of the record being processed.
+    """
+
+    def __init__(
+        self, message: str, *, task: str = "", location: str = "", user_traceback: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.task = task
+        self.location = location
+        self.user_traceback = user_traceback

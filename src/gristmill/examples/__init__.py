@@ -1,0 +1,1 @@
+"""Built-in example jobs (word count, grep), the demo, and data generators."""

@@ -1,0 +1,1 @@
+"""Storage: file listing and splits, record formats, and the output commit protocol."""

@@ -1,0 +1,238 @@
+"""Record readers: a file split becomes batches of records (text lines, JSON values, CSV dicts).
+
+Reading is chunked: a megabyte of bytes is decoded and split in C, then handed on as one batch,
+so no Python call runs per line until user code does. Each batch remembers where it came from,
+so a bad record is reported by file, line and byte offset. Must not import `runtime` or `api`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from gristmill.errors import InputFormatError
+from gristmill.io.fs import open_binary
+from gristmill.io.splits import FileSplit
+from gristmill.plan.logical import Format
+
+CHUNK = 1 << 20
+
+
+@dataclass
+class Origin:
+    """Where a batch's records came from: enough to name any record's line and byte offset."""
+
+    path: str
+    offset: int  # byte offset of the first record (in the decompressed stream if compressed)
+    line: int | None  # 1-based line number of the first record, when the split starts the file
+    raw: bytes = b""  # the batch's bytes, kept to compute per-record offsets on error only
+    indices: list[int] | None = None  # record -> line index, when lines were skipped
+
+    def locate(self, index: int) -> str:
+        """Human-readable position of the `index`-th record of this batch."""
+        if self.indices is not None:
+            index = self.indices[index]
+        start = 0
+        for _ in range(index):
+            nl = self.raw.find(b"\n", start)
+            if nl < 0:
+                break
+            start = nl + 1
+        where = f"{self.path}, byte offset {self.offset + start}"
+        if self.line is not None:
+            where = f"{self.path}, line {self.line + index} (byte offset {self.offset + start})"
+        excerpt = self.raw[start : start + 80].split(b"\n", 1)[0]
+        return f"{where}: {excerpt.decode('utf-8', 'replace')!r}"
+
+
+@dataclass
+class Batch:
+    """Records plus their origin (None for shuffle and in-memory input)."""
+
+    records: list[Any]
+    origin: Origin | None = None
+
+
+def _open_stream(split: FileSplit) -> IO[bytes]:
+    path = split.path
+    raw = open_binary(path)
+    if path.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if path.endswith(".bz2"):
+        return bz2.BZ2File(raw, mode="rb")
+    if path.endswith(".zst"):
+        import pyarrow as pa
+
+        return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")  # type: ignore[no-any-return]
+    return raw
+
+
+def _line_blocks(split: FileSplit) -> Iterator[tuple[int, bytes]]:
+    """Yield (offset, bytes) blocks of whole lines whose first byte lies in the split."""
+    try:
+        with _open_stream(split) as f:
+            if split.compressed:
+                yield from _blocks(f, 0, None)
+            else:
+                pos = _align(f, split.start)
+                if pos < split.end:
+                    yield from _blocks(f, pos, split.end)
+    except (EOFError, OSError, zlib.error) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise InputFormatError(f"{split.path}: input file disappeared ({exc})") from exc
+        raise InputFormatError(f"{split.path}: corrupt or truncated input: {exc}") from exc
+
+
+def _blocks(f: IO[bytes], pos: int, end: int | None) -> Iterator[tuple[int, bytes]]:
+    buf = b""
+    eof = False
+    while True:
+        if not eof:
+            data = f.read(CHUNK)
+            eof = not data
+            buf += data
+        if end is not None and end - pos <= len(buf):
+            # Our last line is the one holding byte end-1; it ends at the next newline.
+            nl = buf.find(b"\n", end - pos - 1)
+            if nl >= 0 or eof:
+                block = buf[: nl + 1] if nl >= 0 else buf
+                if block:
+                    yield pos, block
+                return
+            continue
+        if eof:
+            if buf:
+                yield pos, buf
+            return
+        last = buf.rfind(b"\n") + 1
+        if last:
+            yield pos, buf[:last]
+            pos += last
+            buf = buf[last:]
+
+
+def _align(f: IO[bytes], start: int) -> int:
+    """Seek to the first line starting at or after `start` (the previous split owns the rest)."""
+    if start == 0:
+        return 0
+    f.seek(start - 1)
+    skipped = 0
+    while True:
+        data = f.read(64 * 1024)
+        if not data:
+            return start - 1 + skipped
+        nl = data.find(b"\n")
+        if nl >= 0:
+            pos = start - 1 + skipped + nl + 1
+            f.seek(pos)
+            return pos
+        skipped += len(data)
+
+
+def _decode(split: FileSplit, offset: int, block: bytes, line: int | None) -> list[str]:
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        index = block.count(b"\n", 0, exc.start)
+        origin = Origin(split.path, offset, line, block)
+        raise InputFormatError(f"invalid UTF-8 at {origin.locate(index)}") from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if "\r" in text:
+        lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    return lines
+
+
+def read_text(split: FileSplit) -> Iterator[Batch]:
+    """Lines of `split` without their line endings (``\\n`` or ``\\r\\n``)."""
+    line: int | None = 1 if split.start == 0 else None
+    for offset, block in _line_blocks(split):
+        lines = _decode(split, offset, block, line)
+        yield Batch(lines, Origin(split.path, offset, line, block))
+        if line is not None:
+            line += len(lines)
+
+
+def read_jsonl(split: FileSplit) -> Iterator[Batch]:
+    """One JSON value per non-blank line."""
+    for batch in read_text(split):
+        lines = batch.records
+        try:
+            values = [json.loads(ln) for ln in lines if ln.strip()]
+        except json.JSONDecodeError as exc:
+            index = next(i for i, ln in enumerate(lines) if ln.strip() and not _is_json(ln))
+            assert batch.origin is not None
+            raise InputFormatError(
+                f"malformed JSON ({exc.msg}) at {batch.origin.locate(index)}"
+            ) from None
+        origin = batch.origin
+        if origin is not None and len(values) != len(lines):
+            origin.indices = [i for i, ln in enumerate(lines) if ln.strip()]
+        yield Batch(values, origin)
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except json.JSONDecodeError:
+        return False
+
+
+def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
+    first = FileSplit(split.path, 0, min(split.file_size, 1), split.file_size, split.mtime)
+    if split.compressed:
+        first = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
+    for batch in read_text(first):
+        if batch.records:
+            return next(csv.reader([batch.records[0]], **options))
+        break
+    return []
+
+
+def read_csv(split: FileSplit, options: dict[str, Any]) -> Iterator[Batch]:
+    """Rows as dicts keyed by the file's header line (every split reads the header first)."""
+    header = _csv_header(split, options)
+    width = len(header)
+    skip_header = True
+    for batch in read_text(split):
+        lines = batch.records
+        rows = list(csv.reader(lines, **options))
+        origin = batch.origin
+        assert origin is not None
+        start = 0
+        if skip_header and split.start == 0:
+            start = 1
+        skip_header = False
+        out = []
+        kept = []
+        for i in range(start, len(rows)):
+            row = rows[i]
+            if len(row) != width:
+                if not row:
+                    continue
+                raise InputFormatError(
+                    f"malformed CSV row: expected {width} fields, got {len(row)} at "
+                    f"{origin.locate(i)}"
+                )
+            out.append(dict(zip(header, row, strict=True)))
+            kept.append(i)
+        if len(kept) != len(rows):
+            origin.indices = kept
+        yield Batch(out, origin)
+
+
+def read_split(split: FileSplit, fmt: Format, csv_options: dict[str, Any]) -> Iterator[Batch]:
+    """Batches of records of one split in the given format."""
+    if fmt is Format.TEXT:
+        return read_text(split)
+    if fmt is Format.JSONL:
+        return read_jsonl(split)
+    return read_csv(split, csv_options)

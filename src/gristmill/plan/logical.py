@@ -1,0 +1,126 @@
+"""Logical plan nodes: what the user asked for, before stages exist.
+
+A `Dataset` wraps one node; each API call adds one node. Nodes are frozen dataclasses holding
+sources, ops and shuffle specs, so plans print, pickle and compare. No engine imports.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gristmill.plan.ops import Op
+
+
+class Format(enum.Enum):
+    """Record formats a file source decodes."""
+
+    TEXT = "text"
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Files, directories or globs read as `format` records."""
+
+    paths: tuple[str, ...]
+    format: Format
+    csv_options: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ItemsSource:
+    """In-memory items, already cut into partitions (each a tuple of records)."""
+
+    partitions: tuple[tuple[Any, ...], ...]
+
+
+class ShuffleKind(enum.Enum):
+    """What a shuffle does with records, which fixes map-side and reduce-side behaviour."""
+
+    AGGREGATE = "aggregate"  # (k, v) pairs combined per key with an Aggregator
+    COUNT = "count"  # bare values counted: (value, count)
+    GROUP = "group"  # (k, v) pairs grouped: (k, values streamed)
+    SORT = "sort"  # any records, range-partitioned and sorted by sort_key(record)
+    REPARTITION = "repartition"  # any records, spread round-robin, order kept per map task
+
+
+@dataclass(frozen=True)
+class Aggregator:
+    """The combine contract: ``create(v)``, ``add(acc, v)``, ``merge(acc, acc)``.
+
+    `create` None means the value itself is the accumulator (reduce_by_key), which saves a call
+    per record on the hot path.
+    """
+
+    add: Callable[[Any, Any], Any]
+    merge: Callable[[Any, Any], Any]
+    create: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class ShuffleSpec:
+    """A wide operation; `partitions` None means the planner picks a deterministic default."""
+
+    kind: ShuffleKind
+    partitions: int | None = None
+    aggregator: Aggregator | None = None
+    sort_key: Callable[[Any], Any] | None = None
+    ascending: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """Base of logical nodes; identity equality keeps shared sub-plans shared."""
+
+
+@dataclass(frozen=True, eq=False)
+class Source(Node):
+    source: FileSource | ItemsSource
+
+
+@dataclass(frozen=True, eq=False)
+class Narrow(Node):
+    parent: Node
+    op: Op
+
+
+@dataclass(frozen=True, eq=False)
+class Union(Node):
+    parents: tuple[Node, ...] = field(default=())
+
+
+@dataclass(frozen=True, eq=False)
+class Shuffle(Node):
+    parent: Node
+    spec: ShuffleSpec
+
+
+def describe(node: Node, indent: int = 0) -> list[str]:
+    """The logical plan as indented lines, root first."""
+    pad = "  " * indent
+    if isinstance(node, Source):
+        src = node.source
+        if isinstance(src, FileSource):
+            line = f"{pad}Read{src.format.value.title()}({', '.join(src.paths)})"
+        else:
+            line = f"{pad}FromItems(partitions={len(src.partitions)})"
+        return [line]
+    if isinstance(node, Narrow):
+        return [f"{pad}{node.op.describe()}", *describe(node.parent, indent + 1)]
+    if isinstance(node, Union):
+        lines = [f"{pad}Union"]
+        for parent in node.parents:
+            lines += describe(parent, indent + 1)
+        return lines
+    if isinstance(node, Shuffle):
+        spec = node.spec
+        parts = spec.partitions if spec.partitions is not None else "auto"
+        return [
+            f"{pad}Shuffle[{spec.kind.value}](partitions={parts})",
+            *describe(node.parent, indent + 1),
+        ]
+    raise TypeError(f"unknown plan node {node!r}")

@@ -1,0 +1,36 @@
+"""Where the final stage's records go; chosen by the action (write, collect, count, take, top).
+
+Plain frozen data, interpreted by `runtime.sinks`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class SinkKind(enum.Enum):
+    TEXT = "text"
+    JSONL = "jsonl"
+    COLLECT = "collect"
+    COUNT = "count"
+    TOP = "top"
+
+
+@dataclass(frozen=True)
+class Sink:
+    """`limit` stops each task early (take); `key` orders `top`."""
+
+    kind: SinkKind
+    limit: int | None = None
+    key: Callable[[Any], Any] | None = None
+
+    @property
+    def writes_files(self) -> bool:
+        return self.kind in (SinkKind.TEXT, SinkKind.JSONL)
+
+    def part_name(self, index: int) -> str:
+        suffix = ".jsonl" if self.kind is SinkKind.JSONL else ""
+        return f"part-{index:05d}{suffix}"

@@ -1,0 +1,171 @@
+"""The local backend: long-lived worker processes on this machine, one task at a time each.
+
+Workers are forked once per job and reused for every task, so per-task cost is a pipe message.
+A stage's plan is pickled once and cached by each worker. A worker that dies (SIGKILL, OOM,
+os._exit) is noticed through its process sentinel, replaced, and its task reported as crashed
+so the scheduler can retry it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import pickle
+import signal
+from collections import deque
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import cloudpickle
+
+from gristmill.runtime.backends import Outcome
+from gristmill.runtime.task import TaskFailure, TaskSpec, execute_task, failure_from
+
+_STOP = b""
+
+
+def _worker_main(conn: Connection) -> None:
+    # Ctrl-C goes to the whole process group; the driver decides what a cancel means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stages: dict[tuple[str, int], Any] = {}
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except EOFError:
+            return
+        if message == _STOP:
+            return
+        key, stage_blob, spec_blob = pickle.loads(message)
+        if stage_blob is not None:
+            stages.clear()  # one job at a time: keep only the current stage
+            stages[key] = pickle.loads(stage_blob)
+        spec = dataclasses.replace(pickle.loads(spec_blob), stage=stages[key])
+        outcome: Any
+        try:
+            outcome = execute_task(spec)
+        except Exception as exc:
+            outcome = failure_from(spec, exc)
+        try:
+            conn.send_bytes(cloudpickle.dumps(outcome))
+        except Exception as exc:  # an unpicklable result is the task's failure, not ours
+            conn.send_bytes(cloudpickle.dumps(failure_from(spec, exc)))
+
+
+@dataclasses.dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    stage_key: tuple[str, int] | None = None
+    task: TaskSpec | None = None
+
+
+class LocalBackend:
+    """`workers` processes pulling tasks from the driver over pipes."""
+
+    def __init__(self, workers: int) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self._ctx = multiprocessing.get_context(method)
+        self._workers = [self._spawn() for _ in range(workers)]
+        self._queue: deque[TaskSpec] = deque()
+        self._stage_blobs: dict[tuple[str, int], bytes] = {}
+
+    @property
+    def slots(self) -> int:
+        return len(self._workers)
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child,), daemon=True
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def submit(self, spec: TaskSpec) -> None:
+        self._queue.append(spec)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not self._queue:
+                return
+            if worker.task is None:
+                self._send(worker, self._queue.popleft())
+
+    def _send(self, worker: _Worker, spec: TaskSpec) -> None:
+        key = (spec.job_id, spec.stage.id)
+        blob = None
+        if worker.stage_key != key:
+            if key not in self._stage_blobs:
+                self._stage_blobs[key] = cloudpickle.dumps(spec.stage)
+            blob = self._stage_blobs[key]
+            worker.stage_key = key
+        light = cloudpickle.dumps(dataclasses.replace(spec, stage=None))  # type: ignore[arg-type]
+        worker.task = spec
+        worker.conn.send_bytes(pickle.dumps((key, blob, light)))
+
+    def poll(self, timeout: float | None = None) -> Outcome | None:
+        busy = [w for w in self._workers if w.task is not None]
+        if not busy:
+            return None
+        handles: dict[Any, _Worker] = {}
+        for w in busy:
+            handles[w.conn] = w
+            handles[w.process.sentinel] = w
+        ready = wait(list(handles), timeout)
+        if not ready:
+            return None
+        worker = handles[ready[0]]
+        spec = worker.task
+        assert spec is not None
+        outcome: Outcome
+        try:
+            outcome = pickle.loads(worker.conn.recv_bytes())
+        except (EOFError, OSError):
+            outcome = self._crashed(worker, spec)
+        worker.task = None
+        self._dispatch()
+        return outcome
+
+    def _crashed(self, worker: _Worker, spec: TaskSpec) -> TaskFailure:
+        worker.process.join(timeout=5)
+        code = worker.process.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        replacement = self._spawn()
+        worker.process, worker.conn, worker.stage_key = (
+            replacement.process,
+            replacement.conn,
+            None,
+        )
+        return TaskFailure(
+            spec.name,
+            spec.index,
+            spec.attempt,
+            f"worker process died ({how}) while running {spec.name}",
+            "",
+            crashed=True,
+        )
+
+    def close(self) -> None:
+        for w in self._workers:
+            if w.process.is_alive():
+                if w.task is None:
+                    with contextlib.suppress(OSError):
+                        w.conn.send_bytes(_STOP)
+                else:
+                    w.process.terminate()
+        for w in self._workers:
+            w.process.join(timeout=5)
+            if w.process.is_alive():
+                os.kill(w.process.pid or 0, signal.SIGKILL)
+                w.process.join()
+            w.conn.close()
+        self._workers = []
+        self._queue.clear()

@@ -1,0 +1,339 @@
+"""The driver: run a `StageGraph` stage by stage on a backend, retry failed attempts, commit.
+
+Stages run in dependency order; each stage's tasks go to the backend at once and the backend
+decides placement. The first successful attempt of a task wins (commit arbitration lives
+here, in one process, so a late attempt can never commit twice); counters come only from
+winners. Range boundaries of a sort are chosen here, between the map and reduce stages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from gristmill.config import Config
+from gristmill.errors import JobFailedError, UsageError
+from gristmill.io.commit import OutputCommitter
+from gristmill.plan.logical import ShuffleKind
+from gristmill.plan.sinks import Sink
+from gristmill.plan.stages import FileInput, ShuffleInput, Stage, StageGraph
+from gristmill.runtime.backends import Backend, InlineBackend
+from gristmill.runtime.events import (
+    Event,
+    JobFinished,
+    JobStarted,
+    Listener,
+    StageFinished,
+    StageStarted,
+    TaskFailed,
+    TaskFinished,
+)
+from gristmill.runtime.result import JobResult, StageSummary
+from gristmill.runtime.task import TaskFailure, TaskResult, TaskSpec
+from gristmill.shuffle.ranges import choose_boundaries
+from gristmill.shuffle.reader import ReduceSource
+from gristmill.shuffle.runfile import read_frames, read_index
+from gristmill.shuffle.writer import MapOutput
+
+
+@dataclass
+class JobRun:
+    """The outcome of `run_job`: the result plus what non-file sinks produced."""
+
+    result: JobResult
+    sinks: list[Any] = field(default_factory=list)  # committed SinkResults, in task order
+    records: list[Any] = field(default_factory=list)  # collected records (collect/take)
+
+
+def new_job_id() -> str:
+    """Sortable and unique: ``20261125-101500-1a2b3c4d``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def make_backend(config: Config) -> Backend:
+    if config.executor == "inline":
+        return InlineBackend()
+    from gristmill.runtime.local import LocalBackend
+
+    return LocalBackend(config.workers)
+
+
+def check_picklable(graph: StageGraph) -> None:
+    """Reject user functions that cannot travel to workers before any work starts."""
+    for stage in graph.stages:
+        for pipeline in stage.pipelines:
+            for op in pipeline.ops:
+                try:
+                    cloudpickle.dumps(op)
+                except Exception as exc:
+                    raise UsageError(
+                        f"cannot send {op.describe()} to worker processes: {exc}"
+                    ) from exc
+
+
+@dataclass
+class _Driver:
+    graph: StageGraph
+    config: Config
+    backend: Backend
+    job_id: str
+    job_dir: str
+    listeners: Sequence[Listener]
+    sink: Sink
+    committer: OutputCommitter | None
+    map_outputs: dict[int, list[MapOutput]] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    summaries: list[StageSummary] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def run(self) -> list[TaskResult]:
+        stages = tuple((s.id, s.num_tasks) for s in self.graph.stages)
+        self.emit(JobStarted(self.job_id, stages))
+        results: list[TaskResult] = []
+        for stage in self.graph.stages:
+            results = self.run_stage(stage)
+        return results
+
+    def run_stage(self, stage: Stage) -> list[TaskResult]:
+        started = time.perf_counter()
+        self.emit(StageStarted(self.job_id, stage.id, stage.num_tasks))
+        sources = self.reduce_sources(stage)
+        final = stage.output is None
+        sink_dir = None
+        if final:
+            sink_dir = self.committer.attempts if self.committer else self.results_dir()
+        for index in range(stage.num_tasks):
+            self.backend.submit(self.spec(stage, index, 1, sources, sink_dir))
+        done: dict[int, TaskResult] = {}
+        while len(done) < stage.num_tasks:
+            outcome = self.backend.poll()
+            if outcome is None:
+                raise RuntimeError(f"backend lost track of tasks in stage {stage.id}")
+            if isinstance(outcome, TaskFailure):
+                self.failed(stage, outcome, sources, sink_dir)
+                continue
+            if outcome.index in done:
+                continue
+            done[outcome.index] = outcome
+            if final:
+                self.commit_task(outcome)
+            self.emit(
+                TaskFinished(
+                    self.job_id,
+                    stage.id,
+                    outcome.index,
+                    outcome.attempt,
+                    outcome.seconds,
+                    outcome.counters,
+                )
+            )
+        ordered = [done[i] for i in range(stage.num_tasks)]
+        stage_counters: dict[str, int] = {}
+        for res in ordered:
+            for name, value in res.counters.items():
+                stage_counters[name] = stage_counters.get(name, 0) + value
+        for name, value in stage_counters.items():
+            self.counters[name] = self.counters.get(name, 0) + value
+        if stage.output is not None:
+            self.map_outputs[stage.output.shuffle_id] = [
+                r.map_output for r in ordered if r.map_output is not None
+            ]
+        seconds = time.perf_counter() - started
+        self.summaries.append(StageSummary(stage.id, stage.num_tasks, seconds, stage_counters))
+        self.emit(StageFinished(self.job_id, stage.id, seconds, stage_counters))
+        return ordered
+
+    def spec(
+        self,
+        stage: Stage,
+        index: int,
+        attempt: int,
+        sources: dict[int, ReduceSource],
+        sink_dir: str | None,
+    ) -> TaskSpec:
+        pipeline, _ = stage.task_input(index)
+        source = None
+        if isinstance(pipeline.input, ShuffleInput):
+            source = sources[pipeline.input.shuffle_id]
+        return TaskSpec(
+            self.job_id,
+            stage,
+            index,
+            attempt,
+            self.job_dir,
+            self.config.memory,
+            self.sink if stage.output is None else None,
+            sink_dir,
+            source,
+        )
+
+    def failed(
+        self,
+        stage: Stage,
+        failure: TaskFailure,
+        sources: dict[int, ReduceSource],
+        sink_dir: str | None,
+    ) -> None:
+        retry = failure.attempt < self.config.max_attempts
+        self.emit(
+            TaskFailed(self.job_id, stage.id, failure.index, failure.attempt, failure.error, retry)
+        )
+        if retry:
+            self.backend.submit(
+                self.spec(stage, failure.index, failure.attempt + 1, sources, sink_dir)
+            )
+            return
+        raise JobFailedError(
+            _failure_message(failure, self.config.max_attempts),
+            task=failure.name,
+            location=failure.location,
+            user_traceback=failure.traceback,
+        )
+
+    def reduce_sources(self, stage: Stage) -> dict[int, ReduceSource]:
+        sources: dict[int, ReduceSource] = {}
+        for pipeline in stage.pipelines:
+            inp = pipeline.input
+            if isinstance(inp, ShuffleInput) and inp.shuffle_id not in sources:
+                outputs = self.map_outputs[inp.shuffle_id]
+                runs = tuple(run for out in outputs for run in out.runs)
+                total = any(run.total_order for run in runs)
+                bounds: tuple[Any, ...] = ()
+                if inp.kind is ShuffleKind.SORT:
+                    samples = [key for out in outputs for key in out.samples]
+                    bounds, mixed = choose_boundaries(samples, inp.num_partitions)
+                    total = total or mixed
+                sources[inp.shuffle_id] = ReduceSource(runs, bounds, total)
+        return sources
+
+    def results_dir(self) -> str:
+        path = os.path.join(self.job_dir, "results")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def commit_task(self, result: TaskResult) -> None:
+        sink = result.sink
+        if sink is None or sink.path is None:
+            return
+        name = self.sink.part_name(result.index)
+        if self.committer is not None:
+            self.committer.commit_task(sink.path, name, sink.records, sink.bytes)
+            sink.path = os.path.join(self.committer.dest, name)
+        else:
+            final = os.path.join(os.path.dirname(sink.path), name)
+            os.replace(sink.path, final)
+            sink.path = final
+
+
+def _failure_message(failure: TaskFailure, attempts: int) -> str:
+    lines = [f"{failure.name} failed after {attempts} attempt(s): {failure.error}"]
+    if failure.location:
+        lines.append(f"  record: {failure.location}")
+    if failure.traceback:
+        lines.append("  user traceback (last attempt):")
+        lines += ["    " + ln for ln in failure.traceback.rstrip().splitlines()]
+    return "\n".join(lines)
+
+
+def _read_collected(sinks: list[Any], limit: int | None) -> list[Any]:
+    records: list[Any] = []
+    for sink in sinks:
+        if sink.path is None:
+            continue
+        for batch in read_frames(sink.path, read_index(sink.path)):
+            records.extend(batch)
+            if limit is not None and len(records) >= limit:
+                return records[:limit]
+    return records
+
+
+def _input_manifest(graph: StageGraph) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for stage in graph.stages:
+        for pipeline in stage.pipelines:
+            if isinstance(pipeline.input, FileInput):
+                for split in pipeline.input.splits:
+                    seen[split.path] = {
+                        "path": split.path,
+                        "size": split.file_size,
+                        "mtime": split.mtime,
+                    }
+    return [seen[p] for p in sorted(seen)]
+
+
+def run_job(
+    graph: StageGraph,
+    sink: Sink,
+    config: Config,
+    *,
+    output: str | None = None,
+    overwrite: bool = False,
+    listeners: Sequence[Listener] = (),
+) -> JobRun:
+    """Run `graph` into `sink`; file sinks commit atomically to `output`."""
+    job_id = new_job_id()
+    started = time.perf_counter()
+    committer = OutputCommitter(output, job_id, overwrite=overwrite) if output else None
+    if committer is not None:
+        committer.check()
+    if config.executor != "inline":
+        check_picklable(graph)
+    os.makedirs(config.scratch_dir, exist_ok=True)
+    job_dir = tempfile.mkdtemp(prefix=f"gristmill-{job_id}-", dir=config.scratch_dir)
+    backend: Backend | None = None
+    driver: _Driver | None = None
+    try:
+        if committer is not None:
+            committer.setup()
+        backend = make_backend(config)
+        driver = _Driver(graph, config, backend, job_id, job_dir, listeners, sink, committer)
+        final = driver.run()
+        sinks = [r.sink for r in final]
+        records = _read_collected(sinks, sink.limit) if not sink.writes_files else []
+        paths: list[str] = []
+        if committer is not None:
+            manifest = {"counters": driver.counters, "inputs": _input_manifest(graph)}
+            paths = committer.commit_job(manifest)
+        seconds = time.perf_counter() - started
+        result = JobResult(
+            job_id,
+            committer.dest if committer else None,
+            tuple(paths),
+            dict(driver.counters),
+            tuple(driver.summaries),
+            seconds,
+        )
+        for listener in listeners:
+            listener(JobFinished(job_id, ok=True, seconds=seconds, counters=dict(driver.counters)))
+        return JobRun(result, sinks, records)
+    except BaseException as exc:
+        if committer is not None:
+            committer.abort()
+        seconds = time.perf_counter() - started
+        counters = dict(driver.counters) if driver else {}
+        for listener in listeners:
+            listener(
+                JobFinished(
+                    job_id,
+                    ok=False,
+                    seconds=seconds,
+                    counters=counters,
+                    error=str(exc).split("\n")[0],
+                )
+            )
+        raise
+    finally:
+        if backend is not None:
+            backend.close()
+        shutil.rmtree(job_dir, ignore_errors=True)

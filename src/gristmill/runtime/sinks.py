@@ -1,0 +1,113 @@
+"""Task-side sinks: write a task's final records to a part file, or summarise them for the driver.
+
+Part files are written under the job's attempt area; the driver commits them (see
+`io.commit`). Group values (streams) are materialized here, at the edge.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from gristmill.plan.sinks import Sink, SinkKind
+from gristmill.shuffle.reader import Values
+from gristmill.shuffle.runfile import RunWriter
+
+
+@dataclass
+class SinkResult:
+    """What one task's sink produced; `path` is the attempt file for file sinks."""
+
+    path: str | None = None
+    records: int = 0
+    bytes: int = 0
+    top: list[Any] = field(default_factory=list)
+
+
+def text_line(record: Any) -> str:
+    """A ``(k, v)`` pair becomes ``k<TAB>v``; anything else is ``str(record)``.
+
+    >>> text_line(("word", 3))
+    'word\\t3'
+    """
+    if type(record) is tuple and len(record) == 2:
+        key, value = record
+        if isinstance(value, Values):
+            value = list(value)
+        return f"{key}\t{value}"
+    return str(record)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Values):
+        return list(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    raise TypeError(
+        f"record field of type {type(obj).__name__} is not JSON serializable: {obj!r:.80}"
+    )
+
+
+class SinkWriter:
+    """Consumes a task's output batches for one sink kind."""
+
+    def __init__(self, sink: Sink, path: str | None) -> None:
+        self.sink = sink
+        self.result = SinkResult(path=path)
+        self._file: IO[str] | None = None
+        self._run: RunWriter | None = None
+        if sink.kind in (SinkKind.TEXT, SinkKind.JSONL):
+            assert path is not None
+            self._file = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        elif sink.kind is SinkKind.COLLECT:
+            assert path is not None
+            self._run = RunWriter(path)
+
+    @property
+    def full(self) -> bool:
+        limit = self.sink.limit
+        return (
+            self.sink.kind is not SinkKind.TOP
+            and limit is not None
+            and self.result.records >= limit
+        )
+
+    def write(self, batch: list[Any]) -> None:
+        limit = self.sink.limit
+        if self.sink.kind is SinkKind.TOP:
+            combined = itertools.chain(self.result.top, batch)
+            self.result.top = heapq.nlargest(limit or 0, combined, key=self.sink.key)
+            self.result.records = len(self.result.top)
+            return
+        if limit is not None:
+            batch = batch[: limit - self.result.records]
+        self.result.records += len(batch)
+        kind = self.sink.kind
+        if kind is SinkKind.TEXT:
+            assert self._file is not None
+            self._file.write("".join([text_line(r) + "\n" for r in batch]))
+        elif kind is SinkKind.JSONL:
+            assert self._file is not None
+            dumps = json.dumps
+            text = "".join([dumps(r, default=_json_default) + "\n" for r in batch])
+            self._file.write(text)
+        elif kind is SinkKind.COLLECT:
+            assert self._run is not None
+            self._run.write_frame(0, batch)
+
+    def close(self) -> SinkResult:
+        if self._file is not None:
+            self.result.bytes = self._file.tell()
+            self._file.close()
+        if self._run is not None:
+            self.result.bytes = self._run.close(total_order=False).bytes
+        return self.result
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._run is not None:
+            self._run.abort()

@@ -1,0 +1,162 @@
+"""One task attempt, run on whatever process the backend chose: read, transform, write.
+
+`execute_task` is the only entry point every backend calls; it reads its input partition
+(a file split, in-memory items or a shuffle partition), runs the fused ops, and feeds a
+shuffle writer or the action's sink. Failures keep the user's traceback and record location.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gristmill.io.formats import Batch, read_split
+from gristmill.plan.sinks import Sink, SinkKind
+from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
+from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, run_pipeline
+from gristmill.runtime.sinks import SinkResult, SinkWriter
+from gristmill.shuffle.reader import ReduceSource, read_partition
+from gristmill.shuffle.writer import MapOutput, make_writer
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything one attempt needs; plain data so any backend can ship it."""
+
+    job_id: str
+    stage: Stage
+    index: int
+    attempt: int
+    job_dir: str  # scratch area of this job: shuffle runs and collected results
+    memory: int
+    sink: Sink | None = None
+    sink_dir: str | None = None  # attempt files of the final stage go here
+    reduce_source: ReduceSource | None = None
+
+    @property
+    def name(self) -> str:
+        return f"stage {self.stage.id} task {self.index}"
+
+    def shuffle_dir(self, shuffle_id: int) -> str:
+        return os.path.join(self.job_dir, f"shuffle-{shuffle_id}")
+
+
+@dataclass
+class TaskResult:
+    name: str
+    index: int
+    attempt: int
+    counters: dict[str, int] = field(default_factory=dict)
+    map_output: MapOutput | None = None
+    sink: SinkResult | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A failed attempt, as the driver reports it: the error, the user's traceback, where."""
+
+    name: str
+    index: int
+    attempt: int
+    error: str
+    traceback: str
+    location: str = ""
+    crashed: bool = False  # the worker process died rather than raising
+
+
+def failure_from(spec: TaskSpec, exc: BaseException) -> TaskFailure:
+    """Describe `exc`, raised while running `spec`, for the driver."""
+    return TaskFailure(
+        spec.name,
+        spec.index,
+        spec.attempt,
+        f"{type(exc).__name__}: {exc}",
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        str(getattr(exc, LOCATION_ATTR, "") or ""),
+    )
+
+
+def _open_input(
+    inp: StageInput, part: int, spec: TaskSpec, counters: dict[str, int]
+) -> tuple[Iterator[Batch], Callable[[Any], str]]:
+    if isinstance(inp, FileInput):
+        split = inp.splits[part]
+        counters["input.bytes"] = split.end - split.start
+        batches = read_split(split, inp.format, dict(inp.csv_options))
+        return batches, repr
+    if isinstance(inp, ItemsInput):
+        items = list(inp.items[part])
+        chunks = (Batch(items[i : i + BATCH]) for i in range(0, len(items), BATCH))
+        return chunks, lambda r: f"item {r!r:.80}"
+    assert isinstance(inp, ShuffleInput) and spec.reduce_source is not None
+    source = spec.reduce_source
+
+    def describe(record: Any) -> str:
+        key = record[0] if isinstance(record, tuple) and record else record
+        return f"shuffle {inp.shuffle_id} partition {part}, key {key!r:.80}"
+
+    return (Batch(b) for b in read_partition(inp, source, part)), describe
+
+
+def _counted(batches: Iterator[Batch], counters: dict[str, int], name: str) -> Iterator[Batch]:
+    n = 0
+    try:
+        for batch in batches:
+            n += len(batch.records)
+            yield batch
+    finally:  # also when a take() stops reading early
+        counters[name] = n
+
+
+def execute_task(spec: TaskSpec) -> TaskResult:
+    """Run one attempt to completion; raises the user's exception (with location) on failure."""
+    started = time.perf_counter()
+    result = TaskResult(spec.name, spec.index, spec.attempt)
+    pipeline, part = spec.stage.task_input(spec.index)
+    batches, describe = _open_input(pipeline.input, part, spec, result.counters)
+    counted = (
+        "shuffle.records_read" if isinstance(pipeline.input, ShuffleInput) else "input.records"
+    )
+    out = run_pipeline(pipeline.ops, _counted(batches, result.counters, counted), describe)
+    output = spec.stage.output
+    if output is not None:
+        run_dir = spec.shuffle_dir(output.shuffle_id)
+        os.makedirs(run_dir, exist_ok=True)
+        writer = make_writer(output, spec.index, run_dir, spec.memory, spec.attempt)
+        try:
+            for batch in out:
+                writer.write_batch(batch)
+            result.map_output = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        result.counters.update(writer.stats.as_counters())
+    else:
+        result.sink = _write_sink(spec, out)
+        result.counters["output.records"] = result.sink.records
+        result.counters["output.bytes"] = result.sink.bytes
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _write_sink(spec: TaskSpec, out: Iterator[list[Any]]) -> SinkResult:
+    sink = spec.sink
+    assert sink is not None
+    path = None
+    if spec.sink_dir is not None and (sink.writes_files or sink.kind is SinkKind.COLLECT):
+        path = os.path.join(spec.sink_dir, f"{sink.part_name(spec.index)}.a{spec.attempt}")
+    writer = SinkWriter(sink, path)
+    try:
+        for batch in out:
+            writer.write(batch)
+            if writer.full:
+                break
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise

@@ -1,0 +1,98 @@
+"""Key hashing and ordering that agree across processes, runs and machines.
+
+Python's `hash()` is salted per process for str and bytes, so partitioning uses `stable_hash`
+instead; equal keys hash equally (1 == 1.0 == True, 0.0 == -0.0). `order_key` gives a total
+order over mixed key types that agrees with natural order within one type, so runs sorted
+naturally and runs sorted with the fallback can still be merged.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+_MASK = (1 << 64) - 1
+
+
+def stable_hash(key: Any) -> int:
+    """A non-negative hash of `key` that is the same in every process.
+
+    >>> stable_hash("word") == stable_hash("word")
+    True
+    >>> stable_hash(1) == stable_hash(1.0) == stable_hash(True)
+    True
+    """
+    if type(key) is str:  # the hot path: most keys are exact str
+        return zlib.crc32(key.encode("utf-8", "surrogatepass"))
+    if isinstance(key, str):
+        return zlib.crc32(key.encode("utf-8", "surrogatepass"))
+    if isinstance(key, int):  # bool included; int hashing is not salted
+        return hash(int(key)) & _MASK
+    if isinstance(key, float):
+        return 0x7FC00000 if math.isnan(key) else hash(float(key)) & _MASK
+    if isinstance(key, (tuple, list)):
+        acc = 0x345678
+        for item in key:
+            acc = ((acc * 1000003) ^ stable_hash(item)) & _MASK
+        return acc ^ len(key)
+    if key is None:
+        return 0x9E3779B9
+    if isinstance(key, bytes):
+        return zlib.crc32(key)
+    # Dates, decimals and frozen dataclasses of numbers hash deterministically; a custom type
+    # whose __hash__ uses str fields is only consistent within one run (documented).
+    return hash(key) & _MASK
+
+
+def partition_of(key: Any, num_partitions: int) -> int:
+    """The hash partition of `key`."""
+    return stable_hash(key) % num_partitions
+
+
+def order_key(key: Any) -> Any:
+    """Sort key giving a total order over mixed types (None < numbers < NaN < str < bytes < ...).
+
+    >>> sorted([3, None, "a", 1.5], key=order_key)
+    [None, 1.5, 3, 'a']
+    """
+    if key is None:
+        return (0,)
+    if isinstance(key, (bool, int, float)):
+        return (2,) if isinstance(key, float) and math.isnan(key) else (1, key)
+    if isinstance(key, str):
+        return (3, key)
+    if isinstance(key, bytes):
+        return (4, key)
+    if isinstance(key, (tuple, list)):
+        return (5, tuple(order_key(item) for item in key))
+    return (6, type(key).__qualname__, key)
+
+
+def first_of_pair(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def total_first(pair: tuple[Any, Any]) -> Any:
+    return order_key(pair[0])
+
+
+def sort_pairs(pairs: list[tuple[Any, Any]], *, reverse: bool = False) -> bool:
+    """Stable sort of (key, value) pairs by key, in place; True if the fallback order was needed."""
+    try:
+        pairs.sort(key=first_of_pair, reverse=reverse)
+        return False
+    except TypeError:
+        pairs.sort(key=total_first, reverse=reverse)
+        return True
+
+
+def type_rank(key: Any) -> Any:
+    """The part of `order_key` that says which type family a key is in."""
+    return order_key(key)[:1] if not isinstance(key, (tuple, list)) else (5, len(key))
+
+
+def merge_key(total: bool) -> Callable[[tuple[Any, Any]], Any]:
+    """The key function a reduce-side merge compares pairs with."""
+    return total_first if total else first_of_pair

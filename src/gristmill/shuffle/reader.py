@@ -1,0 +1,232 @@
+"""Reduce side of a shuffle: k-way merge of sorted runs, streamed in record batches.
+
+Runs arrive in map-task order then spill order; `heapq.merge` breaks ties by run position,
+so equal keys keep map order and output is the same however many workers ran. Group values
+are streamed: a large group never sits in memory as a list.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gristmill.plan.logical import ShuffleKind
+from gristmill.plan.stages import ShuffleInput
+from gristmill.shuffle.keys import merge_key, type_rank
+from gristmill.shuffle.ranges import range_index
+from gristmill.shuffle.runfile import FrameInfo, RunInfo, read_frames, read_index
+
+BATCH = 4096
+GROUP_INLINE = 1024  # values buffered before a group is handed over as a stream
+
+
+@dataclass(frozen=True)
+class ReduceSource:
+    """Everything a reduce task needs to find its data, filled in by the driver at run time."""
+
+    runs: tuple[RunInfo, ...]
+    boundaries: tuple[Any, ...] = ()
+    total_order: bool = False
+
+
+class Values(Iterator[Any]):
+    """The values of one key, streamed; iterate once (use ``list(values)`` to keep them).
+
+    Pickling materializes the values as a list, so groups that cross a shuffle or reach the
+    driver arrive whole.
+    """
+
+    __slots__ = ("_done", "_expired", "_it")
+
+    def __init__(self, values: Iterable[Any]) -> None:
+        self._it = iter(values)
+        self._done = False
+        self._expired = False
+
+    def __iter__(self) -> Values:
+        if self._done:
+            raise RuntimeError(
+                "group values are streamed and were already consumed; use list(values) to keep them"
+            )
+        return self
+
+    def __next__(self) -> Any:
+        if self._expired:
+            raise RuntimeError(
+                "group values were read after the next group started; consume them inside the "
+                "function that receives them, or keep list(values)"
+            )
+        try:
+            return next(self._it)
+        except StopIteration:
+            self._done = True
+            raise
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))
+
+    def expire(self) -> None:
+        """Called when the shared stream moves on: later reads fail loudly, never silently short."""
+        if not self._done:
+            self._expired = True
+
+
+def read_partition(inp: ShuffleInput, source: ReduceSource, partition: int) -> Iterator[list[Any]]:
+    """Record batches of reduce partition `partition`."""
+    kind = inp.kind
+    if kind is ShuffleKind.REPARTITION:
+        for run in source.runs:
+            frames = [f for f in read_index(run.path) if f.partition == partition]
+            yield from read_frames(run.path, frames)
+        return
+    if kind is ShuffleKind.SORT:
+        streams = _ranged_streams(inp, source, partition)
+        merged = _merge(streams, source.total_order, reverse=not inp.ascending)
+        for chunk in _chunks(merged):
+            yield [pair[1] for pair in chunk]
+        return
+    streams = [_records(run.path, _frames_of(run.path, partition)) for run in source.runs]
+    peeked, total = _peek_types(streams, source.total_order)
+    merged = _merge(peeked, total)
+    if kind is ShuffleKind.GROUP:
+        yield from _GroupStream(merged).batches()
+    else:
+        assert inp.aggregator is not None
+        yield from _combine(merged, inp.aggregator.merge)
+
+
+def _frames_of(path: str, partition: int) -> list[FrameInfo]:
+    return [f for f in read_index(path) if f.partition == partition]
+
+
+def _records(path: str, frames: list[FrameInfo]) -> Iterator[Any]:
+    for batch in read_frames(path, frames):
+        yield from batch
+
+
+def _peek_types(streams: list[Iterator[Any]], total: bool) -> tuple[list[Iterator[Any]], bool]:
+    """Switch to the fallback order when runs start with keys of different type families.
+
+    Each run is internally ordered, but runs written by different tasks may hold different
+    key types (one map saw only str keys, another only None), which natural order cannot merge.
+    """
+    heads: list[Iterator[Any]] = []
+    ranks = set()
+    for stream in streams:
+        first = next(stream, _END)
+        if first is _END:
+            continue
+        ranks.add(type_rank(first[0]))
+        heads.append(itertools.chain((first,), stream))
+    return heads, total or len(ranks) > 1
+
+
+_END: Any = object()
+
+
+def _merge(streams: list[Iterator[Any]], total: bool, *, reverse: bool = False) -> Iterator[Any]:
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=merge_key(total), reverse=reverse)
+
+
+def _chunks(records: Iterator[Any]) -> Iterator[list[Any]]:
+    while chunk := list(itertools.islice(records, BATCH)):
+        yield chunk
+
+
+def _combine(merged: Iterator[Any], merge: Any) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    pending = next(merged, _END)
+    while pending is not _END:
+        key, acc = pending
+        pending = _END
+        for pair in merged:
+            if pair[0] != key:
+                pending = pair
+                break
+            acc = merge(acc, pair[1])
+        batch.append((key, acc))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _GroupStream:
+    """Cuts a merged pair stream into (key, Values) groups, streaming the large ones."""
+
+    def __init__(self, pairs: Iterator[Any]) -> None:
+        self._it = pairs
+        self._pending: Any = next(pairs, _END)
+
+    def _tail(self, key: Any) -> Iterator[Any]:
+        for pair in self._it:
+            if pair[0] != key:
+                self._pending = pair
+                return
+            yield pair[1]
+
+    def batches(self) -> Iterator[list[Any]]:
+        batch: list[Any] = []
+        while self._pending is not _END:
+            key, value = self._pending
+            self._pending = _END
+            values = [value]
+            complete = True
+            for pair in self._it:
+                if pair[0] != key:
+                    self._pending = pair
+                    break
+                values.append(pair[1])
+                if len(values) >= GROUP_INLINE:
+                    complete = False
+                    break
+            if complete:
+                batch.append((key, Values(values)))
+                if len(batch) >= BATCH:
+                    yield batch
+                    batch = []
+                continue
+            tail = self._tail(key)
+            group = Values(itertools.chain(values, tail))
+            batch.append((key, group))
+            yield batch  # the consumer reads this group before we move the shared stream on
+            batch = []
+            group.expire()
+            for _ in tail:  # values the consumer did not read
+                pass
+        if batch:
+            yield batch
+
+
+def _ranged_streams(inp: ShuffleInput, source: ReduceSource, partition: int) -> list[Iterator[Any]]:
+    target = partition if inp.ascending else inp.num_partitions - 1 - partition
+    bounds, total = source.boundaries, source.total_order
+    streams = []
+    for run in source.runs:
+        streams.append(_ranged_records(run.path, read_index(run.path), target, bounds, total))
+    return streams
+
+
+def _ranged_records(
+    path: str, frames: list[FrameInfo], target: int, bounds: tuple[Any, ...], total: bool
+) -> Iterator[Any]:
+    chosen: list[tuple[FrameInfo, bool]] = []
+    for frame in frames:
+        lo = range_index(frame.first_key, bounds, total)
+        hi = range_index(frame.last_key, bounds, total)
+        lo, hi = min(lo, hi), max(lo, hi)
+        if lo <= target <= hi:
+            chosen.append((frame, lo == hi))
+    for (_frame, whole), batch in zip(
+        chosen, read_frames(path, [c[0] for c in chosen]), strict=True
+    ):
+        if whole:
+            yield from batch
+        else:
+            yield from (p for p in batch if range_index(p[0], bounds, total) == target)

@@ -1,0 +1,119 @@
+"""Run files: the on-disk format of shuffle data and spills.
+
+A run is a sequence of frames, then a pickled index and a trailer. A frame is one batch of
+records, pickled, lz4-compressed, with a CRC32 of the compressed bytes that is checked before
+anything is unpickled, so a corrupt block is detected and never consumed. The index lists
+each frame's partition, position, record count and (for sorted runs) first and last key, so a
+reducer reads only its own frames.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import lz4.block
+
+from gristmill.errors import GristmillError
+
+_HEADER = struct.Struct("<III")  # compressed length, raw length, crc32 of the compressed bytes
+_TRAILER = struct.Struct("<Q8s")  # index offset, magic
+_MAGIC = b"GMRUN001"
+
+
+class CorruptShuffleError(GristmillError):
+    """A shuffle block failed its checksum or could not be decoded."""
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    partition: int
+    offset: int
+    length: int
+    count: int
+    first_key: Any = None
+    last_key: Any = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A finished run file and how it was sorted (needed to merge it with others)."""
+
+    path: str
+    total_order: bool
+    bytes: int
+    records: int
+
+
+class RunWriter:
+    """Appends frames to a new run file; `close()` writes the index and returns `RunInfo`."""
+
+    def __init__(self, path: str, *, keep_keys: bool = False) -> None:
+        self.path = path
+        self._keep_keys = keep_keys
+        self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._frames: list[FrameInfo] = []
+        self._records = 0
+
+    def write_frame(self, partition: int, records: list[Any]) -> None:
+        if not records:
+            return
+        raw = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+        packed = lz4.block.compress(raw, store_size=False)
+        offset = self._file.tell()
+        self._file.write(_HEADER.pack(len(packed), len(raw), zlib.crc32(packed)))
+        self._file.write(packed)
+        first = last = None
+        if self._keep_keys:
+            first, last = records[0][0], records[-1][0]
+        length = _HEADER.size + len(packed)
+        self._frames.append(FrameInfo(partition, offset, length, len(records), first, last))
+        self._records += len(records)
+
+    def close(self, *, total_order: bool) -> RunInfo:
+        index_offset = self._file.tell()
+        self._file.write(pickle.dumps(self._frames, protocol=pickle.HIGHEST_PROTOCOL))
+        self._file.write(_TRAILER.pack(index_offset, _MAGIC))
+        size = self._file.tell()
+        self._file.close()
+        return RunInfo(self.path, total_order, size, self._records)
+
+    def abort(self) -> None:
+        self._file.close()
+        os.unlink(self.path)
+
+
+def read_index(path: str) -> list[FrameInfo]:
+    """The frame index of a run file."""
+    with open(path, "rb") as f:
+        f.seek(-_TRAILER.size, os.SEEK_END)
+        index_offset, magic = _TRAILER.unpack(f.read(_TRAILER.size))
+        if magic != _MAGIC:
+            raise CorruptShuffleError(f"{path}: not a gristmill run file (bad trailer)")
+        end = f.seek(0, os.SEEK_END) - _TRAILER.size
+        f.seek(index_offset)
+        frames: list[FrameInfo] = pickle.loads(f.read(end - index_offset))
+        return frames
+
+
+def read_frames(path: str, frames: list[FrameInfo]) -> Iterator[list[Any]]:
+    """Yield the record batches of `frames`, checksum-verified, one frame in memory at a time."""
+    with open(path, "rb") as f:
+        for frame in frames:
+            f.seek(frame.offset)
+            data = f.read(frame.length)
+            if len(data) != frame.length:
+                raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
+            packed_len, raw_len, crc = _HEADER.unpack_from(data)
+            packed = data[_HEADER.size :]
+            if len(packed) != packed_len or zlib.crc32(packed) != crc:
+                raise CorruptShuffleError(f"{path}@{frame.offset}: shuffle block checksum mismatch")
+            records: list[Any] = pickle.loads(
+                lz4.block.decompress(packed, uncompressed_size=raw_len)
+            )
+            yield records

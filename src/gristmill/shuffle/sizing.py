@@ -1,0 +1,51 @@
+"""Cheap estimates of the memory Python objects hold, for deciding when to spill.
+
+Measuring every record would cost more than the work itself, so the estimator samples one
+record in `every` and keeps a running mean, as Spark's SizeEstimator does.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+_CONTAINERS = (tuple, list)
+
+
+def deep_size(obj: Any, depth: int = 3) -> int:
+    """Approximate bytes held by `obj`, following tuples, lists and dicts a few levels down.
+
+    >>> deep_size(("word", 1)) > sys.getsizeof(("word", 1))
+    True
+    """
+    size = sys.getsizeof(obj)
+    if depth <= 0:
+        return size
+    if isinstance(obj, _CONTAINERS):
+        items = obj[:16]
+        if items:
+            sampled = sum(deep_size(x, depth - 1) for x in items)
+            size += sampled * len(obj) // len(items)
+    elif isinstance(obj, dict) and obj:
+        pairs = list(obj.items())[:16]
+        sampled = sum(deep_size(k, depth - 1) + deep_size(v, depth - 1) for k, v in pairs)
+        size += sampled * len(obj) // len(pairs)
+    return size
+
+
+class SizeEstimator:
+    """Running mean of sampled record sizes."""
+
+    def __init__(self, every: int = 64) -> None:
+        self._every = every
+        self._total = 0
+        self._count = 0
+
+    def observe(self, batch: list[Any]) -> None:
+        for record in batch[:: self._every] or batch[:1]:
+            self._total += deep_size(record)
+            self._count += 1
+
+    @property
+    def mean(self) -> int:
+        return self._total // self._count if self._count else 64

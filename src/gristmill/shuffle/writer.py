@@ -1,0 +1,300 @@
+"""Map side of a shuffle: buffer records, combine or sort them, spill runs when memory is full.
+
+One writer per map task. Combinable shuffles aggregate in a dict (hash aggregation, no sort
+until spill); grouping and sorting shuffles buffer pairs and sort each spill; repartition only
+buckets. Every spill is a run file whose frames are ordered by partition then key, which is
+what lets reducers stream a k-way merge without holding a partition in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gristmill.plan.logical import ShuffleKind
+from gristmill.plan.stages import ShuffleOutput
+from gristmill.shuffle.keys import partition_of, sort_pairs
+from gristmill.shuffle.runfile import RunInfo, RunWriter
+from gristmill.shuffle.sizing import SizeEstimator
+
+BUFFER_SHARE = 0.4  # of the worker budget; the rest covers input chunks, frames and user code
+FRAME_BYTES = 256 * 1024
+DICT_ENTRY_OVERHEAD = 100
+SAMPLES_PER_PARTITION = 20
+
+
+@dataclass(frozen=True)
+class MapOutput:
+    """What a map task leaves behind for reducers: its runs, in write order, and key samples."""
+
+    runs: tuple[RunInfo, ...]
+    samples: tuple[Any, ...] = ()
+
+
+@dataclass
+class ShuffleStats:
+    records: int = 0
+    spills: int = 0
+    spilled_records: int = 0
+    spilled_bytes: int = 0
+    bytes: int = 0
+
+    def as_counters(self) -> dict[str, int]:
+        return {
+            "shuffle.records_written": self.records,
+            "shuffle.bytes_written": self.bytes,
+            "shuffle.spills": self.spills,
+            "shuffle.spilled_records": self.spilled_records,
+            "shuffle.spilled_bytes": self.spilled_bytes,
+        }
+
+
+@dataclass
+class ShuffleWriter:
+    """Base writer: subclasses fill the buffer in `write_batch` and empty it in `_flush`."""
+
+    output: ShuffleOutput
+    map_index: int
+    run_dir: str
+    memory: int
+    attempt: int = 1
+    stats: ShuffleStats = field(default_factory=ShuffleStats)
+    sizer: SizeEstimator = field(default_factory=SizeEstimator)
+    runs: list[RunInfo] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Subclasses set up their buffers here."""
+
+    @property
+    def limit(self) -> int:
+        return int(self.memory * BUFFER_SHARE)
+
+    def write_batch(self, batch: list[Any]) -> None:
+        raise NotImplementedError
+
+    def _flush(self, writer: RunWriter) -> bool:
+        """Write the buffer into `writer`, clear it, return whether fallback key order was used."""
+        raise NotImplementedError
+
+    def _buffered(self) -> int:
+        raise NotImplementedError
+
+    def _frame_records(self) -> int:
+        return max(1, min(16384, FRAME_BYTES // max(1, self.sizer.mean)))
+
+    def spill(self, *, final: bool = False) -> None:
+        if not self._buffered():
+            return
+        path = os.path.join(
+            self.run_dir, f"map-{self.map_index:05d}-a{self.attempt}-r{len(self.runs):03d}.run"
+        )
+        writer = RunWriter(path, keep_keys=self.output.spec.kind is ShuffleKind.SORT)
+        try:
+            total = self._flush(writer)
+        except BaseException:
+            writer.abort()
+            raise
+        info = writer.close(total_order=total)
+        self.runs.append(info)
+        self.stats.bytes += info.bytes
+        if not final:
+            self.stats.spills += 1
+            self.stats.spilled_records += info.records
+            self.stats.spilled_bytes += info.bytes
+
+    def close(self) -> MapOutput:
+        self.spill(final=True)
+        return MapOutput(tuple(self.runs), self._samples())
+
+    def abort(self) -> None:
+        for run in self.runs:
+            if os.path.exists(run.path):
+                os.unlink(run.path)
+
+    def _samples(self) -> tuple[Any, ...]:
+        return ()
+
+    def _write_partition(self, writer: RunWriter, partition: int, records: list[Any]) -> None:
+        step = self._frame_records()
+        for start in range(0, len(records), step):
+            writer.write_frame(partition, records[start : start + step])
+
+
+class CombineWriter(ShuffleWriter):
+    """Hash aggregation for reduce/combine/count: one accumulator per distinct key."""
+
+    def __post_init__(self) -> None:
+        self.acc: dict[Any, Any] = Counter() if self._counting else {}
+
+    @property
+    def _counting(self) -> bool:
+        return self.output.spec.kind is ShuffleKind.COUNT
+
+    def write_batch(self, batch: list[Any]) -> None:
+        self.stats.records += len(batch)
+        self.sizer.observe(batch)
+        if self._counting:
+            self.acc.update(batch)  # Counter counts in C
+        else:
+            check_pair(batch[0], self.output.spec.kind)
+            self._combine(batch)
+        if self._buffered() > self.limit:
+            self.spill()
+
+    def _combine(self, batch: list[Any]) -> None:
+        agg = self.output.spec.aggregator
+        assert agg is not None
+        acc, add, create = self.acc, agg.add, agg.create
+        missing = _MISSING
+        for key, value in batch:
+            old = acc.get(key, missing)
+            if old is missing:
+                acc[key] = value if create is None else create(value)
+            else:
+                acc[key] = add(old, value)
+
+    def _buffered(self) -> int:
+        per_entry = self.sizer.mean + DICT_ENTRY_OVERHEAD
+        if self._counting:
+            per_entry += 32
+        return len(self.acc) * per_entry
+
+    def _flush(self, writer: RunWriter) -> bool:
+        n = self.output.num_partitions
+        buckets: list[list[Any]] = [[] for _ in range(n)]
+        for pair in self.acc.items():
+            buckets[partition_of(pair[0], n)].append(pair)
+        self.acc.clear()
+        total = False
+        for partition, pairs in enumerate(buckets):
+            total |= sort_pairs(pairs)
+            self._write_partition(writer, partition, pairs)
+        return total
+
+
+class _Missing:
+    pass
+
+
+_MISSING: Any = _Missing()
+
+
+class SortWriter(ShuffleWriter):
+    """Buffers pairs, sorts them at each spill: hash-partitioned for group, ranged for sort."""
+
+    def __post_init__(self) -> None:
+        self.buffer: list[tuple[Any, Any]] = []
+        self.seen = 0
+        self.sample: list[Any] = []
+        self.stride = 1
+        self.sample_target = max(100, SAMPLES_PER_PARTITION * self.output.num_partitions)
+
+    @property
+    def _sorting(self) -> bool:
+        return self.output.spec.kind is ShuffleKind.SORT
+
+    def write_batch(self, batch: list[Any]) -> None:
+        if self._sorting:
+            key_fn: Callable[[Any], Any] = self.output.spec.sort_key or _identity
+            batch = [(key_fn(record), record) for record in batch]
+            self._sample(batch)
+        else:
+            check_pair(batch[0], self.output.spec.kind)
+        self.stats.records += len(batch)
+        self.sizer.observe(batch)
+        self.buffer.extend(batch)
+        if self._buffered() > self.limit:
+            self.spill()
+
+    def _sample(self, pairs: list[tuple[Any, Any]]) -> None:
+        # Systematic sampling with a stride that doubles as the sample fills: deterministic
+        # (no RNG), cheap, and spread evenly over the whole map input.
+        offset = (-self.seen) % self.stride
+        self.sample.extend(pair[0] for pair in pairs[offset :: self.stride])
+        self.seen += len(pairs)
+        while len(self.sample) >= 2 * self.sample_target:
+            self.sample = self.sample[::2]
+            self.stride *= 2
+
+    def _samples(self) -> tuple[Any, ...]:
+        return tuple(self.sample)
+
+    def _buffered(self) -> int:
+        return len(self.buffer) * (self.sizer.mean + 8)
+
+    def _flush(self, writer: RunWriter) -> bool:
+        buffer, self.buffer = self.buffer, []
+        if self._sorting:
+            total = sort_pairs(buffer, reverse=not self.output.spec.ascending)
+            self._write_partition(writer, 0, buffer)
+            return total
+        n = self.output.num_partitions
+        buckets: list[list[Any]] = [[] for _ in range(n)]
+        for pair in buffer:
+            buckets[partition_of(pair[0], n)].append(pair)
+        del buffer
+        total = False
+        for partition, pairs in enumerate(buckets):
+            total |= sort_pairs(pairs)
+            self._write_partition(writer, partition, pairs)
+        return total
+
+
+def check_pair(record: Any, kind: ShuffleKind) -> None:
+    """Keyed shuffles need (key, value) pairs; say so plainly instead of mis-grouping."""
+    if not (isinstance(record, tuple) and len(record) == 2):
+        raise TypeError(
+            f"{kind.value} shuffle expects (key, value) pairs, got {type(record).__name__}: "
+            f"{record!r:.200}"
+        )
+
+
+def _identity(record: Any) -> Any:
+    return record
+
+
+class RepartitionWriter(ShuffleWriter):
+    """Round-robin buckets starting at the map index; record order within a map task is kept."""
+
+    def __post_init__(self) -> None:
+        self.buckets: list[list[Any]] = [[] for _ in range(self.output.num_partitions)]
+        self.buffered_records = 0
+
+    def write_batch(self, batch: list[Any]) -> None:
+        n = self.output.num_partitions
+        start = self.map_index + self.stats.records
+        for j in range(min(n, len(batch))):
+            self.buckets[(start + j) % n].extend(batch[j::n])
+        self.stats.records += len(batch)
+        self.buffered_records += len(batch)
+        self.sizer.observe(batch)
+        if self._buffered() > self.limit:
+            self.spill()
+
+    def _buffered(self) -> int:
+        return self.buffered_records * (self.sizer.mean + 8)
+
+    def _flush(self, writer: RunWriter) -> bool:
+        for partition, records in enumerate(self.buckets):
+            self._write_partition(writer, partition, records)
+            records.clear()
+        self.buffered_records = 0
+        return False
+
+
+def make_writer(
+    output: ShuffleOutput, map_index: int, run_dir: str, memory: int, attempt: int
+) -> ShuffleWriter:
+    """The writer for `output`'s shuffle kind."""
+    kind = output.spec.kind
+    cls: type[ShuffleWriter]
+    if kind in (ShuffleKind.AGGREGATE, ShuffleKind.COUNT):
+        cls = CombineWriter
+    elif kind in (ShuffleKind.GROUP, ShuffleKind.SORT):
+        cls = SortWriter
+    else:
+        cls = RepartitionWriter
+    return cls(output, map_index, run_dir, memory, attempt)
