@@ -69,6 +69,19 @@ class TaskFailure:
     crashed: bool = False  # the worker process died rather than raising
 
 
+_ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of `exc` without gristmill's own frames (kept if nothing else is left)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if not os.path.abspath(f.filename).startswith(_ENGINE_DIR)]
+    shown = traceback.StackSummary.from_list(mine or frames)
+    lines = ["Traceback (most recent call last):\n", *shown.format()]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
 def failure_from(spec: TaskSpec, exc: BaseException) -> TaskFailure:
     """Describe `exc`, raised while running `spec`, for the driver."""
     return TaskFailure(
@@ -76,7 +89,7 @@ def failure_from(spec: TaskSpec, exc: BaseException) -> TaskFailure:
         spec.index,
         spec.attempt,
         f"{type(exc).__name__}: {exc}",
-        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        user_traceback(exc),
         str(getattr(exc, LOCATION_ATTR, "") or ""),
     )
 

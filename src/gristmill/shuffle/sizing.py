@@ -1,7 +1,7 @@
 """Cheap estimates of the memory Python objects hold, for deciding when to spill.
 
-Measuring every record would cost more than the work itself, so the estimator samples one
-record in `every` and keeps a running mean, as Spark's SizeEstimator does.
+Measuring every record would cost more than the work itself, so the estimator samples a few
+records of each batch and keeps a running mean, as Spark's SizeEstimator does.
 """
 
 from __future__ import annotations
@@ -34,15 +34,16 @@ def deep_size(obj: Any, depth: int = 3) -> int:
 
 
 class SizeEstimator:
-    """Running mean of sampled record sizes."""
+    """Running mean of sampled record sizes: a fixed number of samples per batch."""
 
-    def __init__(self, every: int = 64) -> None:
-        self._every = every
+    def __init__(self, per_batch: int = 16) -> None:
+        self._per_batch = per_batch
         self._total = 0
         self._count = 0
 
     def observe(self, batch: list[Any]) -> None:
-        for record in batch[:: self._every] or batch[:1]:
+        step = max(1, len(batch) // self._per_batch)
+        for record in batch[::step]:
             self._total += deep_size(record)
             self._count += 1
 

@@ -1,0 +1,1 @@
+"""Benchmarks: gristmill against its peers on the same generated data, in the same run."""

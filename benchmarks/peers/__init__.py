@@ -1,0 +1,1 @@
+"""Peer implementations of each workload, run as separate processes."""
