@@ -1,0 +1,126 @@
+"""Task failures: retries, user traceback and record location, crash recovery, atomic output."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gristmill as gm
+
+EXECUTORS = ["inline", "local"]
+
+
+def _cfg(executor: str, tmp_path: Path, **kw: Any) -> gm.Config:
+    return gm.Config(
+        executor=executor, workers=2, progress=False, scratch_dir=str(tmp_path / "s"), **kw
+    )
+
+
+def _explode(line: str) -> str:
+    if line == "bad line":
+        raise ValueError("cannot parse " + line)
+    return line.upper()
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_failure_names_file_line_and_user_traceback(executor: str, tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("ok\nfine\nbad line\nok\n")
+    out = tmp_path / "out"
+    with pytest.raises(gm.JobFailedError) as info:
+        gm.read_text(str(src)).map(_explode).write_text(
+            str(out), config=_cfg(executor, tmp_path, max_attempts=2)
+        )
+    err = info.value
+    assert f"{src}, line 3 (byte offset 8)" in err.location
+    assert "_explode" in err.user_traceback and "ValueError: cannot parse" in err.user_traceback
+    assert "after 2 attempt(s)" in str(err)
+    assert not out.exists()
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".out")] == []
+
+
+def _fail_first_attempt(marker_dir: str) -> Callable[[int], int]:
+    def fn(x: int) -> int:
+        marker = os.path.join(marker_dir, f"seen-{x}")
+        if x == 3 and not os.path.exists(marker):
+            open(marker, "w").close()
+            raise RuntimeError("transient")
+        return x * 10
+
+    return fn
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_flaky_task_retried_and_counters_count_winner_only(executor: str, tmp_path: Path) -> None:
+    data = gm.from_items(range(8), partitions=4)
+    out = tmp_path / "out"
+    result = data.map(_fail_first_attempt(str(tmp_path))).write_text(
+        str(out), config=_cfg(executor, tmp_path)
+    )
+    lines = b"".join(p.read_bytes() for p in sorted(out.glob("part-*"))).decode().split()
+    assert lines == [str(x * 10) for x in range(8)]
+    assert result.counters["input.records"] == 8
+    assert result.counters["output.records"] == 8
+
+
+def _die_once(marker_dir: str) -> Callable[[int], int]:
+    def fn(x: int) -> int:
+        marker = os.path.join(marker_dir, "died")
+        if x == 5 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(9)  # the worker process dies, no exception
+        return x
+
+    return fn
+
+
+def test_worker_crash_is_retried_on_a_fresh_worker(tmp_path: Path) -> None:
+    data = gm.from_items(range(10), partitions=5)
+    got = data.map(_die_once(str(tmp_path))).collect(config=_cfg("local", tmp_path))
+    assert got == list(range(10))
+    assert os.path.exists(tmp_path / "died")
+
+
+def test_existing_output_refused_then_overwritten_at_commit(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "part-00000").write_text("old\n")
+    data = gm.from_items(["new"], partitions=1)
+    with pytest.raises(gm.OutputExistsError):
+        data.write_text(str(out), config=_cfg("inline", tmp_path))
+    assert (out / "part-00000").read_text() == "old\n"
+    with pytest.raises(gm.JobFailedError):
+        data.map(_explode_all).write_text(
+            str(out), overwrite=True, config=_cfg("inline", tmp_path, max_attempts=1)
+        )
+    assert (out / "part-00000").read_text() == "old\n", "a failed overwrite keeps old output"
+    data.write_text(str(out), overwrite=True, config=_cfg("inline", tmp_path))
+    assert (out / "part-00000").read_text() == "new\n"
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "part-00000"]
+
+
+def _explode_all(x: str) -> str:
+    raise RuntimeError("no")
+
+
+def test_bad_input_names_file_and_offset(tmp_path: Path) -> None:
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"a": 1}\n{"a": 2\n')
+    with pytest.raises(gm.JobFailedError) as info:
+        gm.read_jsonl(str(src)).collect(config=_cfg("inline", tmp_path, max_attempts=1))
+    assert "malformed JSON" in str(info.value) and f"{src}, line 2" in str(info.value)
+    utf = tmp_path / "bad.txt"
+    utf.write_bytes(b"fine\n\xff\xfe\n")
+    with pytest.raises(gm.JobFailedError) as info:
+        gm.read_text(str(utf)).collect(config=_cfg("inline", tmp_path, max_attempts=1))
+    assert "invalid UTF-8" in str(info.value) and "byte offset 5" in str(info.value)
+
+
+def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(gm.InputNotFoundError):
+        gm.read_text(str(tmp_path / "nope.txt")).count(config=_cfg("inline", tmp_path))
+    assert gm.read_text(str(tmp_path / "*.none")).count(config=_cfg("inline", tmp_path)) == 0

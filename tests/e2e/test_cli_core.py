@@ -1,0 +1,117 @@
+"""The CLI as a user runs it: outputs checked against coreutils oracles (sort, uniq, grep)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gristmill.examples.textgen import generate_text
+
+GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
+
+
+def gm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GRISTMILL, *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "text.txt"
+    generate_text(str(path), 300_000, seed=3, vocab_size=500)
+    return path
+
+
+def _output_lines(out: Path) -> list[str]:
+    text = "".join(p.read_text() for p in sorted(out.glob("part-*")))
+    return text.splitlines()
+
+
+def test_wordcount_matches_sort_uniq(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "wc"
+    done = gm("example", "wordcount", str(corpus), "-o", str(out), "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert "input.records=" in done.stdout
+    oracle = subprocess.run(
+        f"tr -s ' ' '\\n' < {corpus} | sort | uniq -c",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    expected = sorted(f"{w}\t{n}" for n, w in (ln.split() for ln in oracle.splitlines()))
+    assert sorted(_output_lines(out)) == expected
+
+
+def test_grep_matches_grep(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "grep"
+    done = gm("example", "grep", str(corpus), "-o", str(out), "--pattern", "^a[a-m]+ ")
+    assert done.returncode == 0, done.stderr
+    oracle = subprocess.run(
+        ["grep", "-E", "^a[a-m]+ ", str(corpus)], capture_output=True, text=True, check=True
+    )
+    assert _output_lines(out) == oracle.stdout.splitlines()
+
+
+def test_run_passes_args_and_flags(tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys, gristmill as gm\n"
+        "cfg = gm.Config.resolve()\n"
+        "print('argv', sys.argv[1:], cfg.executor, cfg.workers)\n"
+        "print('count', gm.from_items(range(int(sys.argv[1]))).count())\n"
+    )
+    done = gm("run", "--executor", "inline", "--workers", "3", str(script), "7", "--flag")
+    assert done.returncode == 0, done.stderr
+    assert "argv ['7', '--flag'] inline 3" in done.stdout
+    assert "count 7" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["example", "wordcount", "x.txt"],
+        ["example", "wordcount", "missing.txt", "-o", "out"],
+        ["example", "wordcount", "x.txt", "-o", "out", "--memory", "lots"],
+        ["example", "grep", "x.txt", "-o", "out", "--pattern", "("],
+        ["run", "no-such-script.py"],
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(args: list[str], tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("a b\n")
+    done = gm(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_job_failure_exits_1_and_existing_output_is_kept(tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys, gristmill as gm\n"
+        "def f(x):\n    raise KeyError(x)\n"
+        "gm.from_items([1]).map(f).write_text(sys.argv[1], overwrite=True)\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "part-00000").write_text("previous\n")
+    done = gm("run", "--executor", "inline", str(script), str(out))
+    assert done.returncode == 1
+    assert "KeyError" in done.stderr and "job failed" in done.stderr
+    assert (out / "part-00000").read_text() == "previous\n"
+    refused = gm("example", "wordcount", str(script), "-o", str(out))
+    assert refused.returncode == 2 and "already exists" in refused.stderr
+
+
+def test_import_stays_light() -> None:
+    code = (
+        "import sys, gristmill\n"
+        "heavy = ('ray', 'pyarrow', 'fsspec', 'rich', 'numpy', 'psutil')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
