@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import runpy
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -47,11 +48,17 @@ def build_config(opts: dict[str, Any]) -> Config:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def reporting(fn: F) -> F:
     """Turn gristmill errors into messages and exit codes."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # SIGTERM is a cancel, like Ctrl-C: unwind so staging and spill files are removed.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return fn(*args, **kwargs)
         except UsageError as exc:

@@ -55,7 +55,8 @@ class Config:
     memory: int = 512 * 1024**2  # per-worker budget in bytes; buffers spill beyond a share of it
     max_attempts: int = 4
     scratch_dir: str = field(default_factory=tempfile.gettempdir)
-    split_size: int = 32 * 1024**2  # input byte range per map task; never depends on workers
+    # Input byte range per map task; None sizes splits from the input (never from workers).
+    split_size: int | None = None
     partitions: int | None = None  # default shuffle partitions; None: the upstream task count
     progress: bool | None = None  # None: bars on a terminal, log lines otherwise
 

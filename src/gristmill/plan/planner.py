@@ -30,11 +30,24 @@ from gristmill.plan.stages import (
 )
 
 MAX_DEFAULT_PARTITIONS = 512
+TARGET_SPLITS = 64
+MIN_SPLIT, MAX_SPLIT = 16 * 1024**2, 128 * 1024**2
+
+
+def auto_split_size(total_bytes: int) -> int:
+    """About `TARGET_SPLITS` splits of 16-128 MB: enough tasks to balance any worker count.
+
+    Depends only on the input size, so the plan (and the output) is the same for any workers.
+
+    >>> auto_split_size(1024**3) // 1024**2
+    16
+    """
+    return max(MIN_SPLIT, min(MAX_SPLIT, total_bytes // TARGET_SPLITS))
 
 
 @dataclasses.dataclass
 class _Planner:
-    split_size: int
+    split_size: int | None
     default_partitions: int | None
     stages: list[Stage] = dataclasses.field(default_factory=list)
     shuffles: dict[int, ShuffleInput] = dataclasses.field(default_factory=dict)
@@ -55,7 +68,9 @@ class _Planner:
     def source_input(self, node: Source) -> FileInput | ItemsInput:
         src = node.source
         if isinstance(src, FileSource):
-            splits = split_files(list_inputs(src.paths), self.split_size)
+            files = list_inputs(src.paths)
+            size = self.split_size or auto_split_size(sum(f.size for f in files))
+            splits = split_files(files, size)
             return FileInput(splits, src.format, src.csv_options)
         return ItemsInput(src.partitions)
 
@@ -78,7 +93,9 @@ class _Planner:
         return read
 
 
-def plan(root: Node, *, split_size: int, default_partitions: int | None = None) -> StageGraph:
+def plan(
+    root: Node, *, split_size: int | None, default_partitions: int | None = None
+) -> StageGraph:
     """Plan `root` into stages; file inputs are listed and split now, so the plan is fixed.
 
     >>> from gristmill.plan.logical import ItemsSource

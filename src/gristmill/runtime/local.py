@@ -30,6 +30,7 @@ _STOP = b""
 def _worker_main(conn: Connection) -> None:
     # Ctrl-C goes to the whole process group; the driver decides what a cancel means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver's cancel handler is not ours
     stages: dict[tuple[str, int], Any] = {}
     while True:
         try:

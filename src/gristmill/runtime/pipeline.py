@@ -23,12 +23,13 @@ def apply_op(op: Op, records: list[Any]) -> list[Any]:
     """Apply one record-wise op to a batch."""
     fn = op.fn
     kind = op.kind
+    # map/filter/chain loop in C: no Python bytecode runs per record besides the user's fn.
     if kind is OpKind.MAP:
-        return [fn(x) for x in records]
+        return list(map(fn, records))
     if kind is OpKind.FILTER:
-        return [x for x in records if fn(x)]
+        return list(filter(fn, records))
     if kind is OpKind.FLAT_MAP:
-        return [y for x in records for y in fn(x)]
+        return list(itertools.chain.from_iterable(map(fn, records)))
     raise ValueError(f"{op.name} is not record-wise")
 
 
