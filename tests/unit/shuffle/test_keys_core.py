@@ -1,0 +1,38 @@
+"""stable_hash agrees across processes with different hash seeds; order_key totals mixed types."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from gristmill.shuffle.keys import order_key, stable_hash
+
+KEYS = ["word", ("a", 1, None), b"raw", 12345678901234567890, 2.5, None, ("x", ("y", "z"))]
+
+
+def test_same_hash_in_a_process_with_another_hash_seed() -> None:
+    code = "from gristmill.shuffle.keys import stable_hash; import sys\n" + (
+        f"print([stable_hash(k) for k in {KEYS!r}])"
+    )
+    for seed in ("1", "987"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == str([stable_hash(k) for k in KEYS])
+
+
+def test_equal_keys_hash_equal() -> None:
+    assert stable_hash(1) == stable_hash(1.0) == stable_hash(True)  # noqa: FBT003
+    assert stable_hash(0.0) == stable_hash(-0.0) == stable_hash(0)
+    assert stable_hash((1, "a")) == stable_hash((1.0, "a"))
+    assert stable_hash(float("nan")) == stable_hash(float("nan"))
+
+
+def test_order_key_is_total_and_agrees_with_natural_order() -> None:
+    mixed = ["b", None, 3, 1.5, ("a", 2), b"x", "a", float("nan"), ("a", None)]
+    ordered = sorted(mixed, key=order_key)
+    assert ordered[0] is None and ordered[1:3] == [1.5, 3]
+    words = ["pear", "apple", "fig"]
+    assert sorted(words, key=order_key) == sorted(words)
