@@ -110,8 +110,10 @@ def example() -> None:
 
 
 def _finish(result: Any) -> None:
-    click.echo(result.summary())
+    # The progress listener already printed the summary on stderr; stdout gets the result.
     click.echo(f"output: {result.output_path}")
+    for path in result.output_paths:
+        click.echo(f"  {path}")
 
 
 @example.command()

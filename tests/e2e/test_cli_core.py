@@ -36,7 +36,8 @@ def test_wordcount_matches_sort_uniq(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "wc"
     done = gm("example", "wordcount", str(corpus), "-o", str(out), "--workers", "2")
     assert done.returncode == 0, done.stderr
-    assert "input.records=" in done.stdout
+    assert "input.records=" in done.stderr  # the one-line summary
+    assert f"{out}/part-00000" in done.stdout
     oracle = subprocess.run(
         f"tr -s ' ' '\\n' < {corpus} | sort | uniq -c",
         shell=True,

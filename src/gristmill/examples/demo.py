@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"executor={config.executor} workers={config.workers}", flush=True)
 
     counts_dir = os.path.join(args.dir, "wordcount")
-    result = wordcount([corpus]).write_text(counts_dir, overwrite=True, config=config)
-    print(result.summary())
+    # The progress listener prints each job's one-line summary with its counters.
+    wordcount([corpus]).write_text(counts_dir, overwrite=True, config=config)
     counts = gm.read_text(counts_dir).map(parse_count)
     print("top words:")
     for word, n in counts.top(10, key=operator.itemgetter(1), config=config):
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         .sort_by(by_total, ascending=False)
     )
     letters_dir = os.path.join(args.dir, "letters")
-    result = letters.write_text(letters_dir, overwrite=True, config=config)
-    print(result.summary())
+    letters.write_text(letters_dir, overwrite=True, config=config)
     print("words by first letter (sorted by total, from the sorted part files):")
     for row in gm.read_text(letters_dir).take(5, config=config):
         print("  " + row)

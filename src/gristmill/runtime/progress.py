@@ -19,6 +19,7 @@ from gristmill.runtime.events import (
     TaskFailed,
     TaskFinished,
 )
+from gristmill.runtime.result import format_summary
 
 
 def _fmt_bytes(n: int) -> str:
@@ -47,6 +48,8 @@ class LogProgress:
                 f"stage {event.stage_id} done in {event.seconds:.2f}s: {records} records in, "
                 f"{_fmt_bytes(c.get('input.bytes', 0) + c.get('shuffle.bytes_written', 0))}"
             )
+        elif isinstance(event, JobFinished):
+            line = format_summary(event.job_id, event.seconds, event.counters, event.error)
         elif isinstance(event, TaskFailed):
             retry = "retrying" if event.will_retry else "giving up"
             line = (
@@ -107,6 +110,8 @@ class BarProgress:
         elif isinstance(event, JobFinished):
             p.refresh()
             p.stop()
+            summary = format_summary(event.job_id, event.seconds, event.counters, event.error)
+            p.console.print(summary, markup=False, highlight=False)
             return
         now = time.monotonic()
         if now - self._last > 0.1:

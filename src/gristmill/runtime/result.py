@@ -30,5 +30,12 @@ class JobResult:
 
     def summary(self) -> str:
         """One line: job id, time and counters."""
-        shown = " ".join(f"{k}={v}" for k, v in sorted(self.counters.items()))
-        return f"job {self.job_id} ok in {self.seconds:.2f}s: {shown}"
+        return format_summary(self.job_id, self.seconds, self.counters)
+
+
+def format_summary(job_id: str, seconds: float, counters: dict[str, int], error: str = "") -> str:
+    """``job ID ok in 1.23s: name=value ...`` (or ``failed``, with the first line of the error)."""
+    shown = " ".join(f"{k}={v}" for k, v in sorted(counters.items()))
+    if error:
+        return f"job {job_id} failed after {seconds:.2f}s: {error}"
+    return f"job {job_id} ok in {seconds:.2f}s: {shown}"

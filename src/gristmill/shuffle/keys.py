@@ -90,7 +90,9 @@ def sort_pairs(pairs: list[tuple[Any, Any]], *, reverse: bool = False) -> bool:
 
 def type_rank(key: Any) -> Any:
     """The part of `order_key` that says which type family a key is in."""
-    return order_key(key)[:1] if not isinstance(key, (tuple, list)) else (5, len(key))
+    if isinstance(key, (tuple, list)):
+        return (5, tuple(type_rank(item) for item in key))
+    return order_key(key)[:1]
 
 
 def merge_key(total: bool) -> Callable[[tuple[Any, Any]], Any]:
