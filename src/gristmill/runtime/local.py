@@ -110,7 +110,10 @@ class LocalBackend:
             worker.stage_key = key
         light = cloudpickle.dumps(dataclasses.replace(spec, stage=None))  # type: ignore[arg-type]
         worker.task = spec
-        worker.conn.send_bytes(pickle.dumps((key, blob, light)))
+        # A worker that died while idle fails the send; poll() then sees its sentinel and
+        # reports the task as crashed, so it is retried on a fresh worker.
+        with contextlib.suppress(OSError):
+            worker.conn.send_bytes(pickle.dumps((key, blob, light)))
 
     def poll(self, timeout: float | None = None) -> Outcome | None:
         busy = [w for w in self._workers if w.task is not None]
