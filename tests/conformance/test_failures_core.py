@@ -124,3 +124,14 @@ def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(gm.InputNotFoundError):
         gm.read_text(str(tmp_path / "nope.txt")).count(config=_cfg("inline", tmp_path))
     assert gm.read_text(str(tmp_path / "*.none")).count(config=_cfg("inline", tmp_path)) == 0
+
+
+def test_reading_and_writing_the_same_path_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    gm.from_items(["a", "b"]).write_text(str(out), config=_cfg("inline", tmp_path))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(gm.UsageError, match="reads its own output"):
+        gm.read_text(str(out)).map(str.upper).write_text(
+            str(out), overwrite=True, config=_cfg("inline", tmp_path)
+        )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -272,6 +272,15 @@ def _input_manifest(graph: StageGraph) -> list[dict[str, Any]]:
     return [seen[p] for p in sorted(seen)]
 
 
+def _refuse_reading_output(graph: StageGraph, dest: str) -> None:
+    """Overwriting the input being read would destroy it mid-job: refuse before any work."""
+    inside = dest.rstrip(os.sep) + os.sep
+    for entry in _input_manifest(graph):
+        path = os.path.abspath(str(entry["path"]))
+        if path == dest or path.startswith(inside):
+            raise UsageError(f"the job reads its own output path {dest} (input {path})")
+
+
 def run_job(
     graph: StageGraph,
     sink: Sink,
@@ -287,6 +296,7 @@ def run_job(
     committer = OutputCommitter(output, job_id, overwrite=overwrite) if output else None
     if committer is not None:
         committer.check()
+        _refuse_reading_output(graph, committer.dest)
     if config.executor != "inline":
         check_picklable(graph)
     os.makedirs(config.scratch_dir, exist_ok=True)
