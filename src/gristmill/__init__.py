@@ -9,6 +9,7 @@ Importing this package loads no heavy optional dependency (ray, pyarrow, fsspec,
 """
 
 from gristmill.api.dataset import Dataset
+from gristmill.api.mapreduce import MapReduceJob, Step
 from gristmill.api.sources import from_items, read_csv, read_jsonl, read_text
 from gristmill.config import Config, use_config
 from gristmill.errors import (
@@ -31,7 +32,9 @@ __all__ = [
     "InputNotFoundError",
     "JobFailedError",
     "JobResult",
+    "MapReduceJob",
     "OutputExistsError",
+    "Step",
     "UsageError",
     "__version__",
     "from_items",

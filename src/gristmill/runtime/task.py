@@ -17,6 +17,7 @@ from typing import Any
 from gristmill.io.formats import Batch, read_split
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
+from gristmill.runtime.context import task_counters
 from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, run_pipeline
 from gristmill.runtime.sinks import SinkResult, SinkWriter
 from gristmill.shuffle.reader import ReduceSource, read_partition
@@ -130,6 +131,13 @@ def execute_task(spec: TaskSpec) -> TaskResult:
     """Run one attempt to completion; raises the user's exception (with location) on failure."""
     started = time.perf_counter()
     result = TaskResult(spec.name, spec.index, spec.attempt)
+    with task_counters(result.counters):
+        _execute(spec, result)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _execute(spec: TaskSpec, result: TaskResult) -> None:
     pipeline, part = spec.stage.task_input(spec.index)
     batches, describe = _open_input(pipeline.input, part, spec, result.counters)
     counted = (
@@ -153,8 +161,6 @@ def execute_task(spec: TaskSpec) -> TaskResult:
         result.sink = _write_sink(spec, out)
         result.counters["output.records"] = result.sink.records
         result.counters["output.bytes"] = result.sink.bytes
-    result.seconds = time.perf_counter() - started
-    return result
 
 
 def _write_sink(spec: TaskSpec, out: Iterator[list[Any]]) -> SinkResult:

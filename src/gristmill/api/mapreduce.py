@@ -1,0 +1,103 @@
+"""`MapReduceJob`: the classic mapper / combiner / reducer model (Hadoop, mrjob), on our engine.
+
+The class holds only what a user overrides or calls: the phase methods (any may be absent),
+`steps()`, options and counters. Compiling a job to a Dataset lives in `api.mr_compile` and
+the command line in `api.mr_cli`, so this base class stays small.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from gristmill.runtime import context
+
+PHASES = (
+    "mapper",
+    "mapper_init",
+    "mapper_final",
+    "combiner",
+    "combiner_init",
+    "combiner_final",
+    "reducer",
+    "reducer_init",
+    "reducer_final",
+)
+
+Pairs = Iterable[tuple[Any, Any]] | None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One map (+ combine) (+ reduce) round; keyword names match the job's methods.
+
+    >>> Step(mapper=lambda _, line: [(line, 1)]).reducer is None
+    True
+    """
+
+    mapper: Callable[[Any, Any], Pairs] | None = None
+    mapper_init: Callable[[], Pairs] | None = None
+    mapper_final: Callable[[], Pairs] | None = None
+    combiner: Callable[[Any, Any], Pairs] | None = None
+    combiner_init: Callable[[], Pairs] | None = None
+    combiner_final: Callable[[], Pairs] | None = None
+    reducer: Callable[[Any, Any], Pairs] | None = None
+    reducer_init: Callable[[], Pairs] | None = None
+    reducer_final: Callable[[], Pairs] | None = None
+
+
+assert tuple(f.name for f in fields(Step)) == PHASES
+
+
+class MapReduceJob:
+    """Subclass and define any of `mapper`, `combiner`, `reducer` (generators of pairs).
+
+    >>> class Count(MapReduceJob):
+    ...     def mapper(self, _, line):
+    ...         for word in line.split():
+    ...             yield word, 1
+    ...     def reducer(self, word, counts):
+    ...         yield word, sum(counts)
+    >>> Count([]).run_local(["a b a"])
+    [('a', 2), ('b', 1)]
+    """
+
+    def __init__(self, args: Sequence[str] | None = None) -> None:
+        self._parser = argparse.ArgumentParser(add_help=False)
+        self.configure_args()
+        self.options = self._parser.parse_args(list(args or []))
+
+    def configure_args(self) -> None:
+        """Override to declare the job's own options with `add_passthru_arg`."""
+
+    def add_passthru_arg(self, *args: Any, **kwargs: Any) -> None:
+        """Declare an option (argparse arguments); read it as ``self.options.NAME``."""
+        self._parser.add_argument(*args, **kwargs)
+
+    def increment_counter(self, group: str, name: str, amount: int = 1) -> None:
+        """Count something; only committed task attempts count, and the job prints the total."""
+        context.increment(group, name, amount)
+
+    def steps(self) -> list[Step]:
+        """The job's rounds; by default one step from the phase methods the class defines."""
+        found = {name: getattr(self, name) for name in PHASES if hasattr(self, name)}
+        return [Step(**found)]
+
+    def run_local(self, lines: Iterable[str], *, partitions: int = 2) -> list[Any]:
+        """Run in this process over in-memory lines and return the output pairs (for tests)."""
+        from gristmill.api.mr_compile import compile_job
+        from gristmill.api.sources import from_items
+        from gristmill.config import Config
+
+        source = from_items(list(lines), partitions=partitions)
+        config = Config(executor="inline", progress=False)
+        return compile_job(self, source).collect(config=config)
+
+    @classmethod
+    def main(cls, argv: Sequence[str] | None = None) -> None:
+        """Command line: ``python job.py INPUT... -o OUTPUT [--workers N] [job options]``."""
+        from gristmill.api.mr_cli import run_main
+
+        run_main(cls, argv)

@@ -1,0 +1,63 @@
+"""Command line of a MapReduceJob script: ``python job.py INPUT... -o OUTPUT [options]``.
+
+Engine options (--executor, --workers, --memory, ...) are parsed here; everything else goes to
+the job's own `configure_args`. Errors map to exit codes as in the `gristmill` CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gristmill.api.mapreduce import MapReduceJob
+from gristmill.api.mr_compile import compile_job
+from gristmill.api.sources import read_text
+from gristmill.config import EXECUTORS, Config
+from gristmill.errors import GristmillError, UsageError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=True)
+    parser.add_argument("inputs", nargs="+", help="input files, directories or globs")
+    parser.add_argument("-o", "--output", required=True, help="output directory")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--executor", choices=EXECUTORS)
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--memory")
+    parser.add_argument("--scratch-dir")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    return parser
+
+
+def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None:
+    """Parse, run, print counters; exit 0 ok, 1 job failed, 2 usage error, 130 cancelled."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    engine, rest = _parser().parse_known_args(args)
+    try:
+        job = cls(rest)
+        config = Config.resolve(
+            executor=engine.executor,
+            workers=engine.workers,
+            memory=engine.memory,
+            scratch_dir=engine.scratch_dir,
+            progress=engine.progress,
+        )
+        result = compile_job(job, read_text(engine.inputs)).write_text(
+            engine.output, overwrite=engine.overwrite, config=config
+        )
+    except SystemExit:
+        raise
+    except UsageError as exc:
+        print(f"{cls.__name__}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except GristmillError as exc:
+        print(f"{cls.__name__}: job failed: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{cls.__name__}: cancelled", file=sys.stderr)
+        sys.exit(130)
+    user = {k: v for k, v in result.counters.items() if k.startswith("user.")}
+    for name, value in sorted(user.items()):
+        print(f"counter {name[len('user.') :]} = {value}", file=sys.stderr)
+    print(f"output: {result.output_path}")

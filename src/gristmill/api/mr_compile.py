@@ -1,0 +1,115 @@
+"""Compile a `MapReduceJob` into a Dataset: each step is a map phase, a shuffle, a reduce phase.
+
+Phases run as `map_partitions` functions, so `*_init`/`*_final` run once per task, as in
+Hadoop. The combiner runs map-side on bounded buffers of the mapper's output (like Hadoop's
+combiner on each spill); reducers get keys in sorted order with their values streamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gristmill.shuffle.keys import sort_pairs
+
+if TYPE_CHECKING:
+    from gristmill.api.dataset import Dataset
+    from gristmill.api.mapreduce import MapReduceJob, Step
+
+COMBINE_BUFFER = 100_000  # mapper output pairs held before the combiner runs over them
+
+
+def _emit(out: Iterable[tuple[Any, Any]] | None) -> Iterator[tuple[Any, Any]]:
+    if out is not None:
+        yield from out
+
+
+@dataclass(frozen=True)
+class MapPhase:
+    """mapper_init, mapper over every pair, mapper_final; then the combiner if there is one."""
+
+    step: Step
+
+    def _mapped(self, records: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+        step = self.step
+        if step.mapper_init is not None:
+            yield from _emit(step.mapper_init())
+        mapper = step.mapper
+        for key, value in records:
+            if mapper is None:
+                yield key, value
+            else:
+                yield from _emit(mapper(key, value))
+        if step.mapper_final is not None:
+            yield from _emit(step.mapper_final())
+
+    def __call__(self, records: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+        mapped = self._mapped(records)
+        if self.step.combiner is None:
+            return mapped
+        return _combine(self.step, mapped)
+
+
+def _combine(step: Step, pairs: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    combiner = step.combiner
+    assert combiner is not None
+    buffer: list[tuple[Any, Any]] = []
+    for pair in pairs:
+        buffer.append(pair)
+        if len(buffer) >= COMBINE_BUFFER:
+            yield from _run_combiner(step, combiner, buffer)
+            buffer = []
+    if buffer:
+        yield from _run_combiner(step, combiner, buffer)
+
+
+def _run_combiner(
+    step: Step, combiner: Callable[[Any, Any], Any], buffer: list[tuple[Any, Any]]
+) -> Iterator[tuple[Any, Any]]:
+    if step.combiner_init is not None:
+        yield from _emit(step.combiner_init())
+    sort_pairs(buffer)
+    start = 0
+    while start < len(buffer):
+        key = buffer[start][0]
+        end = start + 1
+        while end < len(buffer) and buffer[end][0] == key:
+            end += 1
+        yield from _emit(combiner(key, (v for _, v in buffer[start:end])))
+        start = end
+    if step.combiner_final is not None:
+        yield from _emit(step.combiner_final())
+
+
+@dataclass(frozen=True)
+class ReducePhase:
+    """reducer_init, the reducer over each (key, values) group in key order, reducer_final."""
+
+    step: Step
+
+    def __call__(self, groups: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+        step = self.step
+        reducer = step.reducer
+        assert reducer is not None
+        if step.reducer_init is not None:
+            yield from _emit(step.reducer_init())
+        for key, values in groups:
+            yield from _emit(reducer(key, values))
+        if step.reducer_final is not None:
+            yield from _emit(step.reducer_final())
+
+
+def line_pair(line: str) -> tuple[None, str]:
+    """Input lines reach the first mapper as ``(None, line)``, as in mrjob."""
+    return None, line
+
+
+def compile_job(job: MapReduceJob, lines: Dataset) -> Dataset:
+    """The Dataset that runs all of `job`'s steps over `lines`; intermediate data never lands."""
+    ds = lines.map(line_pair)
+    for step in job.steps():
+        ds = ds.map_partitions(MapPhase(step))
+        if step.reducer is not None:
+            ds = ds.group_by_key().map_partitions(ReducePhase(step))
+    return ds

@@ -1,0 +1,35 @@
+"""The running task's user counters: where `increment_counter` adds, on whatever worker runs it.
+
+One task runs at a time per process, so a process-wide slot set by `execute_task` is enough;
+the counters travel back in the task result and count only for the committed attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+USER_PREFIX = "user."
+_current: list[dict[str, int]] = []
+
+
+@contextlib.contextmanager
+def task_counters(counters: dict[str, int]) -> Iterator[dict[str, int]]:
+    """Route `increment` into `counters` while a task runs."""
+    _current.append(counters)
+    try:
+        yield counters
+    finally:
+        _current.pop()
+
+
+def increment(group: str, name: str, amount: int = 1) -> None:
+    """Add `amount` to the user counter ``user.GROUP.NAME`` of the running task.
+
+    Outside a task (plain Python calls, e.g. in a unit test) there is nothing to count into,
+    so the call is a no-op.
+    """
+    if _current:
+        key = f"{USER_PREFIX}{group}.{name}"
+        counters = _current[-1]
+        counters[key] = counters.get(key, 0) + amount

@@ -1,0 +1,175 @@
+"""MapReduceJob on every executor, checked against plain-Python oracles."""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gristmill as gm
+from gristmill.api.mr_compile import compile_job
+from gristmill.examples.textgen import generate_text
+
+
+class WordCount(gm.MapReduceJob):
+    def mapper(self, _: None, line: str) -> Iterator[tuple[str, int]]:
+        for word in line.split():
+            self.increment_counter("words", "seen")
+            yield word, 1
+
+    def combiner(self, word: str, counts: Iterator[int]) -> Iterator[tuple[str, int]]:
+        yield word, sum(counts)
+
+    def reducer(self, word: str, counts: Iterator[int]) -> Iterator[tuple[str, int]]:
+        yield word, sum(counts)
+
+
+class MostFrequentWord(gm.MapReduceJob):
+    def steps(self) -> list[gm.Step]:
+        return [
+            gm.Step(mapper=self.words, combiner=self.total, reducer=self.total),
+            gm.Step(mapper=self.to_one_key, reducer=self.pick_max),
+        ]
+
+    def words(self, _: None, line: str) -> Iterator[tuple[str, int]]:
+        for word in line.split():
+            yield word, 1
+
+    def total(self, word: str, counts: Iterator[int]) -> Iterator[tuple[str, int]]:
+        yield word, sum(counts)
+
+    def to_one_key(self, word: str, count: int) -> Iterator[tuple[None, tuple[int, str]]]:
+        yield None, (count, word)
+
+    def pick_max(self, _: None, pairs: Iterator[tuple[int, str]]) -> Iterator[Any]:
+        yield max(pairs)
+
+
+class PerTaskTotals(gm.MapReduceJob):
+    """Map-only: mapper_init/final run once per task; nothing is shuffled."""
+
+    def mapper_init(self) -> None:
+        self.lines = 0
+
+    def mapper(self, _: None, line: str) -> None:
+        self.lines += 1
+
+    def mapper_final(self) -> Iterator[tuple[str, int]]:
+        yield "lines", self.lines
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mr") / "text.txt"
+    generate_text(str(path), 400_000, seed=11, vocab_size=3000)
+    return path
+
+
+@pytest.fixture(params=["inline", "local"])
+def config(request: pytest.FixtureRequest, tmp_path: Path) -> gm.Config:
+    return gm.Config(
+        executor=request.param,
+        workers=2,
+        split_size=50_000,
+        progress=False,
+        scratch_dir=str(tmp_path),
+    )
+
+
+def test_wordcount_and_counters(corpus: Path, config: gm.Config) -> None:
+    ds = compile_job(WordCount([]), gm.read_text(str(corpus)))
+    got = ds.collect(config=config)
+    expected = collections.Counter(corpus.read_text().split())
+    assert dict(got) == dict(expected) and len(got) == len(expected)
+    out = Path(config.scratch_dir) / "out"
+    result = ds.write_text(str(out), config=config)
+    assert result.counters["user.words.seen"] == sum(expected.values())
+    for part in sorted(out.glob("part-*")):  # reducers see keys in sorted order
+        keys = [line.split("\t")[0] for line in part.read_text().splitlines()]
+        assert keys == sorted(keys)
+
+
+def test_two_step_job(corpus: Path, config: gm.Config) -> None:
+    got = compile_job(MostFrequentWord([]), gm.read_text(str(corpus))).collect(config=config)
+    counts = collections.Counter(corpus.read_text().split())
+    assert got == [max((n, w) for w, n in counts.items())]
+
+
+def test_map_only_job_with_init_and_final(corpus: Path, config: gm.Config) -> None:
+    got = compile_job(PerTaskTotals([]), gm.read_text(str(corpus))).collect(config=config)
+    assert len(got) > 1, "one total per map task"
+    assert sum(n for _, n in got) == len(corpus.read_text().splitlines())
+
+
+def test_counters_count_committed_attempts_only(corpus: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "failed-once"
+
+    class Flaky(WordCount):
+        def reducer(self, word: str, counts: Iterator[int]) -> Iterator[tuple[str, int]]:
+            if not marker.exists():
+                marker.write_text("x")
+                raise RuntimeError("transient")
+            yield from super().reducer(word, counts)
+
+    cfg = gm.Config(executor="local", workers=2, progress=False, scratch_dir=str(tmp_path))
+    result = compile_job(Flaky([]), gm.read_text(str(corpus))).write_text(
+        str(tmp_path / "out"), config=cfg
+    )
+    assert marker.exists()
+    assert result.counters["user.words.seen"] == len(corpus.read_text().split())
+
+
+SCRIPT = """
+import gristmill as gm
+
+class Grep(gm.MapReduceJob):
+    def configure_args(self):
+        self.add_passthru_arg("--needle", required=True)
+
+    def mapper(self, _, line):
+        if self.options.needle in line:
+            self.increment_counter("grep", "hits")
+            yield line.split()[0], 1
+
+    def reducer(self, key, ones):
+        yield key, sum(ones)
+
+if __name__ == "__main__":
+    Grep.main()
+"""
+
+
+def test_job_script_command_line(corpus: Path, tmp_path: Path) -> None:
+    script = tmp_path / "grepjob.py"
+    script.write_text(SCRIPT)
+    lines = [ln for ln in corpus.read_text().splitlines() if "ab" in ln]
+    expected = sorted(
+        f"{k}\t{n}" for k, n in collections.Counter(ln.split()[0] for ln in lines).items()
+    )
+    bindir = os.path.dirname(sys.executable)
+    runs = {
+        "python": [sys.executable, str(script)],
+        "gristmill run": [os.path.join(bindir, "gristmill"), "run", "--workers", "2", str(script)],
+    }
+    for name, cmd in runs.items():
+        out = tmp_path / name.replace(" ", "-")
+        done = subprocess.run(
+            [*cmd, str(corpus), "-o", str(out), "--needle", "ab"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, (name, done.stderr)
+        assert f"counter grep.hits = {len(lines)}" in done.stderr
+        got = sorted("".join(p.read_text() for p in out.glob("part-*")).splitlines())
+        assert got == expected, name
+    bad = subprocess.run(
+        [sys.executable, str(script), str(corpus)], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
