@@ -31,6 +31,11 @@ def engine_options(fn: F) -> F:
         click.option("--scratch-dir", type=click.Path(file_okay=False), help="Spill directory."),
         click.option("--partitions", type=click.IntRange(min=1), help="Default shuffle width."),
         click.option("--progress/--no-progress", default=None, help="Progress bars."),
+        click.option(
+            "--task-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds per attempt.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -45,6 +50,7 @@ def build_config(opts: dict[str, Any]) -> Config:
         scratch_dir=opts.get("scratch_dir"),
         partitions=opts.get("partitions"),
         progress=opts.get("progress"),
+        task_timeout=opts.get("task_timeout"),
     )
 
 

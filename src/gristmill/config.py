@@ -13,6 +13,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from gristmill.errors import UsageError
 
@@ -59,6 +60,7 @@ class Config:
     split_size: int | None = None
     partitions: int | None = None  # default shuffle partitions; None: the upstream task count
     progress: bool | None = None  # None: bars on a terminal, log lines otherwise
+    task_timeout: float | None = None  # seconds; a longer attempt is killed and retried (local)
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -67,6 +69,8 @@ class Config:
             raise UsageError(f"workers must be at least 1, got {self.workers}")
         if self.memory < 1024**2:
             raise UsageError(f"memory budget too small: {self.memory} bytes (minimum 1MB)")
+        if self.task_timeout is not None and self.task_timeout <= 0:
+            raise UsageError(f"task_timeout must be positive, got {self.task_timeout}")
         if self.max_attempts < 1:
             raise UsageError("max_attempts must be at least 1")
 
@@ -85,9 +89,13 @@ class Config:
         if "GRISTMILL_EXECUTOR" in env:
             values["executor"] = env["GRISTMILL_EXECUTOR"]
         if "GRISTMILL_WORKERS" in env:
-            values["workers"] = _parse_int("GRISTMILL_WORKERS", env["GRISTMILL_WORKERS"])
+            values["workers"] = _parse_number("GRISTMILL_WORKERS", env["GRISTMILL_WORKERS"], int)
         if "GRISTMILL_MEMORY" in env:
             values["memory"] = parse_size(env["GRISTMILL_MEMORY"])
+        if "GRISTMILL_TASK_TIMEOUT" in env:
+            values["task_timeout"] = _parse_number(
+                "GRISTMILL_TASK_TIMEOUT", env["GRISTMILL_TASK_TIMEOUT"], float
+            )
         if "GRISTMILL_SCRATCH" in env:
             values["scratch_dir"] = env["GRISTMILL_SCRATCH"]
         base = _active[-1] if _active else cls()
@@ -97,11 +105,11 @@ class Config:
         return dataclasses.replace(base, **merged)  # type: ignore[arg-type]
 
 
-def _parse_int(name: str, text: str) -> int:
+def _parse_number(name: str, text: str, kind: type[int] | type[float]) -> Any:
     try:
-        return int(text)
+        return kind(text)
     except ValueError:
-        raise UsageError(f"{name} must be an integer, got {text!r}") from None
+        raise UsageError(f"{name} must be a number ({kind.__name__}), got {text!r}") from None
 
 
 # The CLI's `run` command resolves a Config from its flags and makes it the base for actions in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,32 @@ def test_reading_and_writing_the_same_path_is_refused(tmp_path: Path) -> None:
             str(out), overwrite=True, config=_cfg("inline", tmp_path)
         )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def _hang_once(marker_dir: str) -> Callable[[int], int]:
+    def fn(x: int) -> int:
+        marker = os.path.join(marker_dir, "hung")
+        if x == 2 and not os.path.exists(marker):
+            open(marker, "w").close()
+            time.sleep(120)  # a hung attempt: only the timeout ends it
+        return x
+
+    return fn
+
+
+def _hang_always(x: int) -> int:
+    time.sleep(120)
+    return x
+
+
+def test_hung_attempt_is_killed_at_timeout_and_retried(tmp_path: Path) -> None:
+    cfg = _cfg("local", tmp_path, task_timeout=1.0)
+    started = time.monotonic()
+    got = gm.from_items(range(6), partitions=3).map(_hang_once(str(tmp_path))).collect(config=cfg)
+    assert got == list(range(6))
+    assert time.monotonic() - started < 30
+    with pytest.raises(gm.JobFailedError, match=r"timed out after 0\.5s") as info:
+        gm.from_items([1], partitions=1).map(_hang_always).collect(
+            config=_cfg("local", tmp_path, task_timeout=0.5, max_attempts=2)
+        )
+    assert "stage 0 task 0" in str(info.value)

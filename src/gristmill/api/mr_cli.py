@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int)
     parser.add_argument("--memory")
     parser.add_argument("--scratch-dir")
+    parser.add_argument("--task-timeout", type=float)
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     return parser
 
@@ -42,6 +43,7 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
             memory=engine.memory,
             scratch_dir=engine.scratch_dir,
             progress=engine.progress,
+            task_timeout=engine.task_timeout,
         )
         result = compile_job(job, read_text(engine.inputs)).write_text(
             engine.output, overwrite=engine.overwrite, config=config

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -61,12 +62,14 @@ class _Worker:
     conn: Connection
     stage_key: tuple[str, int] | None = None
     task: TaskSpec | None = None
+    started: float = 0.0
 
 
 class LocalBackend:
     """`workers` processes pulling tasks from the driver over pipes."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, task_timeout: float | None = None) -> None:
+        self._timeout = task_timeout
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self._ctx = multiprocessing.get_context(method)
         self._workers = [self._spawn() for _ in range(workers)]
@@ -110,6 +113,7 @@ class LocalBackend:
             worker.stage_key = key
         light = cloudpickle.dumps(dataclasses.replace(spec, stage=None))  # type: ignore[arg-type]
         worker.task = spec
+        worker.started = time.monotonic()
         # A worker that died while idle fails the send; poll() then sees its sentinel and
         # reports the task as crashed, so it is retried on a fresh worker.
         with contextlib.suppress(OSError):
@@ -123,10 +127,17 @@ class LocalBackend:
         for w in busy:
             handles[w.conn] = w
             handles[w.process.sentinel] = w
-        ready = wait(list(handles), timeout)
-        if not ready:
-            return None
-        worker = handles[ready[0]]
+        give_up = None if timeout is None else time.monotonic() + timeout
+        while True:
+            ready = wait(list(handles), self._wait_for(busy, give_up))
+            if ready:
+                worker = handles[ready[0]]
+                break
+            hung = self._hung(busy)
+            if hung is not None:
+                return self._finish(hung, self._kill_hung(hung))
+            if give_up is not None and time.monotonic() >= give_up:
+                return None
         spec = worker.task
         assert spec is not None
         outcome: Outcome
@@ -134,9 +145,33 @@ class LocalBackend:
             outcome = pickle.loads(worker.conn.recv_bytes())
         except (EOFError, OSError):
             outcome = self._crashed(worker, spec)
+        return self._finish(worker, outcome)
+
+    def _finish(self, worker: _Worker, outcome: Outcome) -> Outcome:
         worker.task = None
         self._dispatch()
         return outcome
+
+    def _wait_for(self, busy: list[_Worker], give_up: float | None) -> float | None:
+        deadlines = [give_up] if give_up is not None else []
+        if self._timeout is not None:
+            deadlines += [w.started + self._timeout for w in busy]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _hung(self, busy: list[_Worker]) -> _Worker | None:
+        if self._timeout is None:
+            return None
+        now = time.monotonic()
+        return next((w for w in busy if now - w.started >= self._timeout), None)
+
+    def _kill_hung(self, worker: _Worker) -> TaskFailure:
+        spec = worker.task
+        assert spec is not None
+        if worker.process.pid is not None:
+            os.kill(worker.process.pid, signal.SIGKILL)
+        failure = self._crashed(worker, spec)
+        error = f"{spec.name} timed out after {self._timeout:g}s; its worker was killed"
+        return dataclasses.replace(failure, error=error)
 
     def _crashed(self, worker: _Worker, spec: TaskSpec) -> TaskFailure:
         worker.process.join(timeout=5)

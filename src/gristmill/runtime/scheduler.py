@@ -63,7 +63,7 @@ def make_backend(config: Config) -> Backend:
         return InlineBackend()
     from gristmill.runtime.local import LocalBackend
 
-    return LocalBackend(config.workers)
+    return LocalBackend(config.workers, config.task_timeout)
 
 
 def check_picklable(graph: StageGraph) -> None:
