@@ -165,3 +165,23 @@ def test_hung_attempt_is_killed_at_timeout_and_retried(tmp_path: Path) -> None:
             config=_cfg("local", tmp_path, task_timeout=0.5, max_attempts=2)
         )
     assert "stage 0 task 0" in str(info.value)
+
+
+def _append_to(path: str) -> Callable[[str], str]:
+    def fn(line: str) -> str:
+        with open(path, "a") as f:  # another writer appends to the input mid-job
+            f.write("late line\n")
+        return line
+
+    return fn
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_input_changed_during_job_fails_it(executor: str, tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("a\nb\n")
+    out = tmp_path / "out"
+    ds = gm.read_text(str(src)).map(_append_to(str(src)))
+    with pytest.raises(gm.GristmillError, match="input changed"):
+        ds.write_text(str(out), config=_cfg(executor, tmp_path, max_attempts=1))
+    assert not out.exists()

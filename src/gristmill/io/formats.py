@@ -11,13 +11,14 @@ import bz2
 import csv
 import gzip
 import json
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from gristmill.errors import InputFormatError
-from gristmill.io.fs import open_binary
+from gristmill.io.fs import is_url, open_binary
 from gristmill.io.splits import FileSplit
 from gristmill.plan.logical import Format
 
@@ -59,8 +60,24 @@ class Batch:
     origin: Origin | None = None
 
 
+def check_unchanged(split: FileSplit) -> None:
+    """Fail if the file differs from what the plan saw: a job never mixes two versions."""
+    if is_url(split.path):
+        return  # object stores: size checks come with their own fingerprints (etags)
+    try:
+        st = os.stat(split.path)
+    except FileNotFoundError:
+        raise InputFormatError(f"input changed: {split.path} was removed after planning") from None
+    if st.st_size != split.file_size or st.st_mtime != split.mtime:
+        raise InputFormatError(
+            f"input changed: {split.path} (size {split.file_size} -> {st.st_size}, "
+            f"mtime {split.mtime} -> {st.st_mtime}) since the job was planned"
+        )
+
+
 def _open_stream(split: FileSplit) -> IO[bytes]:
     path = split.path
+    check_unchanged(split)
     raw = open_binary(path)
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]

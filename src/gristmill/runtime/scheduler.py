@@ -22,6 +22,7 @@ import cloudpickle
 from gristmill.config import Config
 from gristmill.errors import JobFailedError, UsageError
 from gristmill.io.commit import OutputCommitter
+from gristmill.io.formats import check_unchanged
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.sinks import Sink
 from gristmill.plan.stages import FileInput, ShuffleInput, Stage, StageGraph
@@ -258,6 +259,18 @@ def _read_collected(sinks: list[Any], limit: int | None) -> list[Any]:
     return records
 
 
+def _check_inputs_unchanged(graph: StageGraph) -> None:
+    """Every input must still be the version planned, or the output would mix versions."""
+    seen: set[str] = set()
+    for stage in graph.stages:
+        for pipeline in stage.pipelines:
+            if isinstance(pipeline.input, FileInput):
+                for split in pipeline.input.splits:
+                    if split.path not in seen:
+                        seen.add(split.path)
+                        check_unchanged(split)
+
+
 def _input_manifest(graph: StageGraph) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for stage in graph.stages:
@@ -313,6 +326,7 @@ def run_job(
         records = _read_collected(sinks, sink.limit) if not sink.writes_files else []
         paths: list[str] = []
         if committer is not None:
+            _check_inputs_unchanged(graph)
             manifest = {"counters": driver.counters, "inputs": _input_manifest(graph)}
             paths = committer.commit_job(manifest)
         seconds = time.perf_counter() - started
