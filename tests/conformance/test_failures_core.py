@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -185,3 +189,33 @@ def test_input_changed_during_job_fails_it(executor: str, tmp_path: Path) -> Non
     with pytest.raises(gm.GristmillError, match="input changed"):
         ds.write_text(str(out), config=_cfg(executor, tmp_path, max_attempts=1))
     assert not out.exists()
+
+
+def test_concurrent_writer_refused_with_other_job_id_and_stale_lock_taken(tmp_path: Path) -> None:
+    from gristmill.io.lock import OutputLock, OutputLockedError
+
+    out = tmp_path / "out"
+    other = OutputLock(str(out), "job-other-123")
+    other.acquire()  # a live job (this process) holds the destination
+    data = gm.from_items(["x"], partitions=1)
+    with pytest.raises(OutputLockedError, match="job-other-123"):
+        data.write_text(str(out), config=_cfg("inline", tmp_path))
+    assert not out.exists()
+    other.release()
+    lock_path = tmp_path / ".out.gristmill-lock"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = {
+        "job_id": "dead-job",
+        "pid": int(dead.stdout),
+        "host": socket.gethostname(),
+        "expires": time.time() + 3600,
+    }
+    lock_path.write_text(json.dumps(stale))
+    data.write_text(str(out), config=_cfg("inline", tmp_path))
+    assert (out / "part-00000").read_text() == "x\n"
+    assert not lock_path.exists(), "the lock is released after commit"

@@ -15,6 +15,7 @@ from typing import Any
 
 from gristmill.errors import OutputExistsError, UsageError
 from gristmill.io.fs import is_url
+from gristmill.io.lock import OutputLock
 
 SUCCESS = "_SUCCESS"
 
@@ -34,6 +35,7 @@ class OutputCommitter:
         self.staging = os.path.join(parent, f".{name}.gristmill-{job_id}")
         self.attempts = os.path.join(self.staging, "_attempts")
         self.parts: list[dict[str, Any]] = []
+        self.lock = OutputLock(self.dest, job_id)
 
     def check(self) -> None:
         """Refuse an existing destination before any work starts (unless overwriting)."""
@@ -43,6 +45,8 @@ class OutputCommitter:
             )
 
     def setup(self) -> None:
+        """Lock the destination (refusing a concurrent writer), then create the staging area."""
+        self.lock.acquire()
         self.check()
         os.makedirs(self.attempts)
 
@@ -68,8 +72,10 @@ class OutputCommitter:
         os.replace(tmp, os.path.join(self.dest, SUCCESS))
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
+        self.lock.release()
         return [os.path.join(self.dest, str(p["name"])) for p in parts]
 
     def abort(self) -> None:
         """Remove everything staged; the destination is untouched."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        self.lock.release()
