@@ -110,36 +110,12 @@ class _Driver:
         started = time.perf_counter()
         self.emit(StageStarted(self.job_id, stage.id, stage.num_tasks))
         sources = self.reduce_sources(stage)
-        final = stage.output is None
         sink_dir = None
-        if final:
+        if stage.output is None:
             sink_dir = self.committer.attempts if self.committer else self.results_dir()
         for index in range(stage.num_tasks):
             self.backend.submit(self.spec(stage, index, 1, sources, sink_dir))
-        done: dict[int, TaskResult] = {}
-        while len(done) < stage.num_tasks:
-            outcome = self.backend.poll()
-            if outcome is None:
-                raise RuntimeError(f"backend lost track of tasks in stage {stage.id}")
-            if isinstance(outcome, TaskFailure):
-                self.failed(stage, outcome, sources, sink_dir)
-                continue
-            if outcome.index in done:
-                continue
-            done[outcome.index] = outcome
-            if final:
-                self.commit_task(outcome)
-            self.emit(
-                TaskFinished(
-                    self.job_id,
-                    stage.id,
-                    outcome.index,
-                    outcome.attempt,
-                    outcome.seconds,
-                    outcome.counters,
-                )
-            )
-        ordered = [done[i] for i in range(stage.num_tasks)]
+        ordered = self.await_tasks(stage, sources, sink_dir)
         stage_counters: dict[str, int] = {}
         for res in ordered:
             for name, value in res.counters.items():
@@ -154,6 +130,35 @@ class _Driver:
         self.summaries.append(StageSummary(stage.id, stage.num_tasks, seconds, stage_counters))
         self.emit(StageFinished(self.job_id, stage.id, seconds, stage_counters))
         return ordered
+
+    def await_tasks(
+        self, stage: Stage, sources: dict[int, ReduceSource], sink_dir: str | None
+    ) -> list[TaskResult]:
+        """Poll until every task has a winning attempt; retry failures; commit final tasks."""
+        done: dict[int, TaskResult] = {}
+        while len(done) < stage.num_tasks:
+            outcome = self.backend.poll()
+            if outcome is None:
+                raise RuntimeError(f"backend lost track of tasks in stage {stage.id}")
+            if outcome.index in done:
+                continue  # a late attempt of a task that already won: never committed
+            if isinstance(outcome, TaskFailure):
+                self.failed(stage, outcome, sources, sink_dir)
+                continue
+            done[outcome.index] = outcome
+            if stage.output is None:
+                self.commit_task(outcome)
+            self.emit(
+                TaskFinished(
+                    self.job_id,
+                    stage.id,
+                    outcome.index,
+                    outcome.attempt,
+                    outcome.seconds,
+                    outcome.counters,
+                )
+            )
+        return [done[i] for i in range(stage.num_tasks)]
 
     def spec(
         self,
