@@ -173,3 +173,30 @@ def test_job_script_command_line(corpus: Path, tmp_path: Path) -> None:
         [sys.executable, str(script), str(corpus)], capture_output=True, text=True, check=False
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_stdin_to_stdout_pipeline(tmp_path: Path) -> None:
+    script = tmp_path / "wc.py"
+    script.write_text(
+        "import gristmill as gm\n"
+        "class WC(gm.MapReduceJob):\n"
+        "    def mapper(self, _, line):\n"
+        "        for w in line.split():\n"
+        "            yield w, 1\n"
+        "    def reducer(self, w, c):\n"
+        "        yield w, sum(c)\n"
+        "if __name__ == '__main__':\n"
+        "    WC.main()\n"
+    )
+    text = "b a\na c\n" * 1000
+    done = subprocess.run(
+        [sys.executable, str(script), "--workers", "2", "--no-progress"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = collections.Counter(text.split())
+    got = dict(line.split("\t") for line in done.stdout.splitlines())
+    assert {w: int(n) for w, n in got.items()} == dict(expected)

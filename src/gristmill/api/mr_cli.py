@@ -7,7 +7,10 @@ the job's own `configure_args`. Errors map to exit codes as in the `gristmill` C
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from gristmill.api.mapreduce import MapReduceJob
@@ -15,12 +18,13 @@ from gristmill.api.mr_compile import compile_job
 from gristmill.api.sources import read_text
 from gristmill.config import EXECUTORS, Config
 from gristmill.errors import GristmillError, UsageError
+from gristmill.runtime.result import JobResult
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=True)
-    parser.add_argument("inputs", nargs="+", help="input files, directories or globs")
-    parser.add_argument("-o", "--output", required=True, help="output directory")
+    parser.add_argument("inputs", nargs="*", help="input files, directories or globs (- = stdin)")
+    parser.add_argument("-o", "--output", help="output directory (default: stdout)")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--executor", choices=EXECUTORS)
     parser.add_argument("--workers", type=int)
@@ -45,9 +49,8 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
             progress=engine.progress,
             task_timeout=engine.task_timeout,
         )
-        result = compile_job(job, read_text(engine.inputs)).write_text(
-            engine.output, overwrite=engine.overwrite, config=config
-        )
+        with tempfile.TemporaryDirectory(prefix="gristmill-io-", dir=config.scratch_dir) as tmp:
+            result = _run(job, engine, config, tmp)
     except SystemExit:
         raise
     except UsageError as exc:
@@ -62,4 +65,26 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
     user = {k: v for k, v in result.counters.items() if k.startswith("user.")}
     for name, value in sorted(user.items()):
         print(f"counter {name[len('user.') :]} = {value}", file=sys.stderr)
-    print(f"output: {result.output_path}")
+    if engine.output:
+        print(f"output: {result.output_path}", file=sys.stderr)
+
+
+def _run(job: MapReduceJob, engine: argparse.Namespace, config: Config, tmp: str) -> JobResult:
+    """Run with files or stdin in, a directory or stdout out (both streamed through `tmp`)."""
+    inputs = list(engine.inputs) or ["-"]
+    if "-" in inputs:
+        stdin_copy = os.path.join(tmp, "stdin.txt")
+        with open(stdin_copy, "wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f)
+        inputs = [stdin_copy if path == "-" else path for path in inputs]
+    output = engine.output or os.path.join(tmp, "out")
+    result = compile_job(job, read_text(inputs)).write_text(
+        output, overwrite=engine.overwrite, config=config
+    )
+    if not engine.output:
+        sys.stdout.flush()
+        for part in result.output_paths:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)
+        sys.stdout.flush()
+    return result
