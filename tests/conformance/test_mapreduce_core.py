@@ -200,3 +200,48 @@ def test_stdin_to_stdout_pipeline(tmp_path: Path) -> None:
     expected = collections.Counter(text.split())
     got = dict(line.split("\t") for line in done.stdout.splitlines())
     assert {w: int(n) for w, n in got.items()} == dict(expected)
+
+
+class LatestVisits(gm.MapReduceJob):
+    """Secondary sort: each user's visits arrive newest first via value_sort_key."""
+
+    def mapper(self, _: None, line: str) -> Iterator[tuple[str, tuple[int, str]]]:
+        user, ts, page = line.split(",")
+        yield user, (int(ts), page)
+
+    def value_sort_key(self, visit: tuple[int, str]) -> Any:
+        return -visit[0], visit[1]
+
+    def reducer(self, user: str, visits: Iterator[tuple[int, str]]) -> Iterator[Any]:
+        yield user, [page for _, page in visits]
+
+
+class SortedValues(gm.MapReduceJob):
+    SORT_VALUES = True
+
+    def mapper(self, _: None, line: str) -> Iterator[tuple[str, int]]:
+        key, value = line.split()
+        yield key, int(value)
+
+    def reducer(self, key: str, values: Iterator[int]) -> Iterator[Any]:
+        yield key, list(values)
+
+
+def test_secondary_sort(config: gm.Config, tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(5)
+    rows = [(f"u{rng.randint(0, 9)}", rng.randint(0, 10**6), f"p{i}") for i in range(3000)]
+    src = tmp_path / "visits.csv"
+    src.write_text("".join(f"{u},{t},{p}\n" for u, t, p in rows))
+    got = dict(compile_job(LatestVisits([]), gm.read_text(str(src))).collect(config=config))
+    expected: dict[str, list[tuple[int, str]]] = collections.defaultdict(list)
+    for u, t, p in rows:
+        expected[u].append((t, p))
+    assert got == {
+        u: [p for _, p in sorted(v, key=lambda tp: (-tp[0], tp[1]))] for u, v in expected.items()
+    }
+    nums = tmp_path / "nums.txt"
+    nums.write_text("".join(f"k{i % 3} {rng.randint(0, 99)}\n" for i in range(500)))
+    got2 = dict(compile_job(SortedValues([]), gm.read_text(str(nums))).collect(config=config))
+    assert all(v == sorted(v) for v in got2.values()) and sum(map(len, got2.values())) == 500

@@ -70,3 +70,17 @@ def test_mixed_type_keys_group_and_count(items: list[Any]) -> None:
     counted = ds.count_by_value(2).collect(config=cfg(1))
     assert dict(counted) == dict(collections.Counter(items))
     assert sorted(ds.distinct(2).collect(config=cfg(1)), key=repr) == sorted(set(items), key=repr)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pairs, st.integers(1, 5), st.booleans())
+def test_group_by_key_secondary_sort(data: list[tuple[Any, int]], n: int, descending: bool) -> None:
+    ds = gm.from_items(data, partitions=3)
+    key = (lambda v: -v) if descending else None
+    got = (
+        ds.group_by_key(n, sort_values=True, value_key=key).map_values(list).collect(config=cfg(1))
+    )
+    ref: dict[Any, list[int]] = collections.defaultdict(list)
+    for k, v in data:
+        ref[k].append(v)
+    assert dict(got) == {k: sorted(v, reverse=descending) for k, v in ref.items()}

@@ -132,9 +132,21 @@ class Dataset:
         agg = Aggregator(add=operator.add, merge=operator.add)
         return self._shuffle(ShuffleSpec(ShuffleKind.COUNT, partitions, agg))
 
-    def group_by_key(self, partitions: int | None = None) -> Dataset:
-        """``(k, values)``: values stream once, in input order (use ``list(values)`` to keep)."""
-        return self._shuffle(ShuffleSpec(ShuffleKind.GROUP, partitions))
+    def group_by_key(
+        self,
+        partitions: int | None = None,
+        *,
+        sort_values: bool = False,
+        value_key: Callable[[Any], Any] | None = None,
+    ) -> Dataset:
+        """``(k, values)``: values stream once (use ``list(values)`` to keep them).
+
+        Values come in input order, or sorted (secondary sort) with `sort_values` or by
+        `value_key`; the sort is part of the shuffle's merge, so it never needs a group in memory.
+        """
+        if value_key is None and sort_values:
+            value_key = fns.identity
+        return self._shuffle(ShuffleSpec(ShuffleKind.GROUP, partitions, value_key=value_key))
 
     def _join(self, other: Dataset, partitions: int | None, *, left: bool) -> Dataset:
         tagged = Union(

@@ -54,6 +54,8 @@ assert tuple(f.name for f in fields(Step)) == PHASES
 class MapReduceJob:
     """Subclass and define any of `mapper`, `combiner`, `reducer` (generators of pairs).
 
+    Secondary sort: set ``SORT_VALUES = True``, or define ``value_sort_key(self, value)``.
+
     >>> class Count(MapReduceJob):
     ...     def mapper(self, _, line):
     ...         for word in line.split():
@@ -63,6 +65,8 @@ class MapReduceJob:
     >>> Count([]).run_local(["a b a"])
     [('a', 2), ('b', 1)]
     """
+
+    SORT_VALUES = False  # True: reducers see each key's values sorted (secondary sort)
 
     def __init__(self, args: Sequence[str] | None = None) -> None:
         self._parser = argparse.ArgumentParser(add_help=False)

@@ -107,9 +107,11 @@ def line_pair(line: str) -> tuple[None, str]:
 
 def compile_job(job: MapReduceJob, lines: Dataset) -> Dataset:
     """The Dataset that runs all of `job`'s steps over `lines`; intermediate data never lands."""
+    value_key = getattr(job, "value_sort_key", None)
     ds = lines.map(line_pair)
     for step in job.steps():
         ds = ds.map_partitions(MapPhase(step))
         if step.reducer is not None:
-            ds = ds.group_by_key().map_partitions(ReducePhase(step))
+            grouped = ds.group_by_key(sort_values=job.SORT_VALUES, value_key=value_key)
+            ds = grouped.map_partitions(ReducePhase(step))
     return ds

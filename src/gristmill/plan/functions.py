@@ -86,6 +86,11 @@ def pair_with_none(record: Any) -> tuple[Any, None]:
     return record, None
 
 
+def identity(value: Any) -> Any:
+    """``x -> x``: the natural order, as a sort key."""
+    return value
+
+
 def first(pair: tuple[Any, Any]) -> Any:
     """``(k, v) -> k``."""
     return pair[0]

@@ -70,6 +70,7 @@ class ShuffleSpec:
     aggregator: Aggregator | None = None
     sort_key: Callable[[Any], Any] | None = None
     ascending: bool = True
+    value_key: Callable[[Any], Any] | None = None  # group: secondary sort of each key's values
 
 
 @dataclass(frozen=True, eq=False)

@@ -86,8 +86,9 @@ class _Planner:
         self.stages.append(
             Stage(stage_id, tuple(upstream), ShuffleOutput(shuffle_id, node.spec, n))
         )
+        spec = node.spec
         read = ShuffleInput(
-            shuffle_id, stage_id, node.spec.kind, n, node.spec.aggregator, node.spec.ascending
+            shuffle_id, stage_id, spec.kind, n, spec.aggregator, spec.ascending, spec.value_key
         )
         self.shuffles[id(node)] = read
         return read

@@ -7,6 +7,7 @@ output deterministic and puts a join's left side before its right. Plain frozen 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ class ShuffleInput:
     num_partitions: int
     aggregator: Aggregator | None
     ascending: bool
+    value_key: Callable[[Any], Any] | None = None
 
     @property
     def partitions(self) -> int:

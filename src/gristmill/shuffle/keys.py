@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 _MASK = (1 << 64) - 1
@@ -78,13 +79,34 @@ def total_first(pair: tuple[Any, Any]) -> Any:
     return order_key(pair[0])
 
 
-def sort_pairs(pairs: list[tuple[Any, Any]], *, reverse: bool = False) -> bool:
-    """Stable sort of (key, value) pairs by key, in place; True if the fallback order was needed."""
+@dataclass(frozen=True)
+class ByKeyThenValue:
+    """Pair order for a secondary sort: key, then `value_key(value)`."""
+
+    value_key: Callable[[Any], Any]
+    total: bool
+
+    def __call__(self, pair: tuple[Any, Any]) -> Any:
+        if self.total:
+            return order_key(pair[0]), order_key(self.value_key(pair[1]))
+        return pair[0], self.value_key(pair[1])
+
+
+def sort_pairs(
+    pairs: list[tuple[Any, Any]],
+    *,
+    reverse: bool = False,
+    value_key: Callable[[Any], Any] | None = None,
+) -> bool:
+    """Stable sort of (key, value) pairs by key (then value_key), in place.
+
+    Returns True if mixed types forced the fallback total order.
+    """
     try:
-        pairs.sort(key=first_of_pair, reverse=reverse)
+        pairs.sort(key=merge_key(total=False, value_key=value_key), reverse=reverse)
         return False
     except TypeError:
-        pairs.sort(key=total_first, reverse=reverse)
+        pairs.sort(key=merge_key(total=True, value_key=value_key), reverse=reverse)
         return True
 
 
@@ -95,6 +117,10 @@ def type_rank(key: Any) -> Any:
     return order_key(key)[:1]
 
 
-def merge_key(total: bool) -> Callable[[tuple[Any, Any]], Any]:
-    """The key function a reduce-side merge compares pairs with."""
+def merge_key(
+    total: bool, value_key: Callable[[Any], Any] | None = None
+) -> Callable[[tuple[Any, Any]], Any]:
+    """The key function sorts and reduce-side merges compare pairs with."""
+    if value_key is not None:
+        return ByKeyThenValue(value_key, total)
     return total_first if total else first_of_pair

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +90,7 @@ def read_partition(inp: ShuffleInput, source: ReduceSource, partition: int) -> I
         return
     streams = [_records(run.path, _frames_of(run.path, partition)) for run in source.runs]
     peeked, total = _peek_types(streams, source.total_order)
-    merged = _merge(peeked, total)
+    merged = _merge(peeked, total, value_key=inp.value_key)
     if kind is ShuffleKind.GROUP:
         yield from _GroupStream(merged).batches()
     else:
@@ -127,10 +127,16 @@ def _peek_types(streams: list[Iterator[Any]], total: bool) -> tuple[list[Iterato
 _END: Any = object()
 
 
-def _merge(streams: list[Iterator[Any]], total: bool, *, reverse: bool = False) -> Iterator[Any]:
+def _merge(
+    streams: list[Iterator[Any]],
+    total: bool,
+    *,
+    reverse: bool = False,
+    value_key: Callable[[Any], Any] | None = None,
+) -> Iterator[Any]:
     if len(streams) == 1:
         return streams[0]
-    return heapq.merge(*streams, key=merge_key(total), reverse=reverse)
+    return heapq.merge(*streams, key=merge_key(total, value_key), reverse=reverse)
 
 
 def _chunks(records: Iterator[Any]) -> Iterator[list[Any]]:

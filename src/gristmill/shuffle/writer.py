@@ -237,8 +237,9 @@ class SortWriter(ShuffleWriter):
             buckets[partition_of(pair[0], n)].append(pair)
         del buffer
         total = False
+        value_key = self.output.spec.value_key
         for partition, pairs in enumerate(buckets):
-            total |= sort_pairs(pairs)
+            total |= sort_pairs(pairs, value_key=value_key)
             self._write_partition(writer, partition, pairs)
         return total
 
