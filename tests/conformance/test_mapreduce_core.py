@@ -245,3 +245,32 @@ def test_secondary_sort(config: gm.Config, tmp_path: Path) -> None:
     nums.write_text("".join(f"k{i % 3} {rng.randint(0, 99)}\n" for i in range(500)))
     got2 = dict(compile_job(SortedValues([]), gm.read_text(str(nums))).collect(config=config))
     assert all(v == sorted(v) for v in got2.values()) and sum(map(len, got2.values())) == 500
+
+
+class ReduceSideJoin(gm.MapReduceJob):
+    """Orders joined with customers, the classic way: tag by input file, join in the reducer."""
+
+    def mapper(self, _: None, line: str) -> Iterator[tuple[str, tuple[str, str]]]:
+        source = os.path.basename(os.environ["mapreduce_map_input_file"])  # noqa: SIM112 (Hadoop name)
+        key, rest = line.split(",", 1)
+        yield key, ("customer" if source.startswith("customers") else "order", rest)
+
+    def reducer(self, key: str, tagged: Iterator[tuple[str, str]]) -> Iterator[Any]:
+        rows = list(tagged)
+        names = [rest for tag, rest in rows if tag == "customer"]
+        for tag, rest in rows:
+            if tag == "order":
+                for name in names:
+                    yield key, (name, rest)
+
+
+def test_reduce_side_join_of_two_inputs(config: gm.Config, tmp_path: Path) -> None:
+    customers = {f"c{i}": f"name{i}" for i in range(50)}
+    orders = [(f"c{(i * 7) % 60}", f"item{i}") for i in range(400)]  # some without a customer
+    (tmp_path / "customers.csv").write_text("".join(f"{k},{v}\n" for k, v in customers.items()))
+    (tmp_path / "orders.csv").write_text("".join(f"{k},{v}\n" for k, v in orders))
+    inputs = [str(tmp_path / "customers.csv"), str(tmp_path / "orders.csv")]
+    got = compile_job(ReduceSideJoin([]), gm.read_text(inputs)).collect(config=config)
+    expected = [(k, (customers[k], item)) for k, item in orders if k in customers]
+    assert sorted(got) == sorted(expected)
+    assert "mapreduce_map_input_file" not in os.environ  # restored after inline tasks

@@ -7,6 +7,7 @@ the counters travel back in the task result and count only for the committed att
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 USER_PREFIX = "user."
@@ -21,6 +22,25 @@ def task_counters(counters: dict[str, int]) -> Iterator[dict[str, int]]:
         yield counters
     finally:
         _current.pop()
+
+
+@contextlib.contextmanager
+def task_environment(values: dict[str, str]) -> Iterator[None]:
+    """Set Hadoop's task variables (``mapreduce_map_input_file``, ...) while a task runs.
+
+    Scripts written for Hadoop read these; the previous values come back afterwards, which
+    matters on the inline executor where tasks share the driver's process.
+    """
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
 
 
 def increment(group: str, name: str, amount: int = 1) -> None:

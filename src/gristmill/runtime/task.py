@@ -17,7 +17,7 @@ from typing import Any
 from gristmill.io.formats import Batch, read_split
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
-from gristmill.runtime.context import task_counters
+from gristmill.runtime.context import task_counters, task_environment
 from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, run_pipeline
 from gristmill.runtime.sinks import SinkResult, SinkWriter
 from gristmill.shuffle.reader import ReduceSource, read_partition
@@ -131,10 +131,20 @@ def execute_task(spec: TaskSpec) -> TaskResult:
     """Run one attempt to completion; raises the user's exception (with location) on failure."""
     started = time.perf_counter()
     result = TaskResult(spec.name, spec.index, spec.attempt)
-    with task_counters(result.counters):
+    with task_counters(result.counters), task_environment(hadoop_environment(spec)):
         _execute(spec, result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def hadoop_environment(spec: TaskSpec) -> dict[str, str]:
+    """The task variables Hadoop sets for streaming tasks that scripts commonly read."""
+    pipeline, part = spec.stage.task_input(spec.index)
+    attempt = f"attempt_{spec.job_id}_{spec.stage.id:04d}_{spec.index:06d}_{spec.attempt}"
+    env = {"mapreduce_task_partition": str(spec.index), "mapreduce_task_attempt_id": attempt}
+    if isinstance(pipeline.input, FileInput):
+        env["mapreduce_map_input_file"] = pipeline.input.splits[part].path
+    return env
 
 
 def _execute(spec: TaskSpec, result: TaskResult) -> None:
