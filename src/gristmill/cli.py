@@ -151,6 +151,22 @@ def grep(inputs: tuple[str, ...], output: str, pattern: str, overwrite: bool, **
     _finish(job(inputs, pattern).write_text(output, overwrite=overwrite, config=config))
 
 
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@engine_options
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@reporting
+def streaming(args: tuple[str, ...], **opts: Any) -> None:
+    """Hadoop Streaming: -input IN -output OUT -mapper CMD [-reducer CMD|NONE] [...]."""
+    from gristmill.api.streaming_cli import parse_streaming
+
+    job, output, overwrite = parse_streaming(args)
+    config = build_config(opts)
+    _finish(job.dataset().write_text(output, overwrite=overwrite, config=config))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="gristmill")

@@ -1,0 +1,119 @@
+"""Run an external command over a stream of lines: the engine of Hadoop Streaming tasks.
+
+Lines go to the command's stdin from a feeder thread while its stdout is read here, so neither
+side is ever buffered whole. A non-zero exit fails the task attempt with the tail of the
+command's stderr; ``reporter:counter:GROUP,NAME,AMOUNT`` lines on stderr become counters.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import shlex
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from gristmill.runtime import context
+
+STDERR_TAIL = 20
+COUNTER_PREFIX = "reporter:counter:"
+
+
+class CommandFailedError(RuntimeError):
+    """A streaming command exited non-zero; the message carries its stderr tail."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command line (split like a shell would, but never run through a shell)."""
+
+    line: str
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+    files: tuple[str, ...] = field(default=())
+
+    def argv(self) -> list[str]:
+        return shlex.split(self.line)
+
+
+def _feed(lines: Iterable[str], stdin: IO[bytes], errors: list[BaseException]) -> None:
+    try:
+        for line in lines:
+            stdin.write(line.encode("utf-8", "surrogateescape") + b"\n")
+    except BrokenPipeError:
+        pass  # the command stopped reading (e.g. `head`): its exit code decides
+    except BaseException as exc:  # an upstream failure must fail the task, not vanish
+        errors.append(exc)
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            stdin.close()
+
+
+def _drain_stderr(stderr: IO[bytes], tail: collections.deque[str]) -> None:
+    for raw in stderr:
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if line.startswith(COUNTER_PREFIX):
+            parts = line[len(COUNTER_PREFIX) :].split(",")
+            if len(parts) == 3 and parts[2].strip().lstrip("-").isdigit():
+                context.increment(parts[0], parts[1], int(parts[2]))
+                continue
+        tail.append(line)
+
+
+def _workdir(command: Command) -> str | None:
+    """A per-task directory holding links to the shipped files (Hadoop's -file)."""
+    if not command.files:
+        return command.cwd
+    import tempfile
+
+    workdir = tempfile.mkdtemp(prefix="gristmill-task-")
+    for path in command.files:
+        os.symlink(os.path.abspath(path), os.path.join(workdir, os.path.basename(path)))
+    return workdir
+
+
+def pipe_lines(command: Command, lines: Iterable[str]) -> Iterator[str]:
+    """Stream `lines` through `command`, yielding its output lines (without newlines)."""
+    workdir = _workdir(command)
+    env = {**os.environ, **dict(command.env)}
+    try:
+        proc = subprocess.Popen(
+            command.argv(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=workdir,
+        )
+    except OSError as exc:
+        raise CommandFailedError(f"cannot start {command.line!r}: {exc}") from exc
+    assert proc.stdin and proc.stdout and proc.stderr
+    errors: list[BaseException] = []
+    tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+    feeder = threading.Thread(target=_feed, args=(lines, proc.stdin, errors), daemon=True)
+    reader = threading.Thread(target=_drain_stderr, args=(proc.stderr, tail), daemon=True)
+    feeder.start()
+    reader.start()
+    try:
+        for raw in proc.stdout:
+            yield raw.decode("utf-8", "surrogateescape").rstrip("\n").rstrip("\r")
+    finally:
+        proc.stdout.close()
+        feeder.join()
+        code = proc.wait()
+        reader.join()
+        if workdir is not None and workdir != command.cwd:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    if errors:
+        raise errors[0]
+    if code != 0:
+        stderr = "\n".join(tail)
+        raise CommandFailedError(
+            f"command {command.line!r} exited with code {code}; stderr tail:\n{stderr}"
+        )
