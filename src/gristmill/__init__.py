@@ -10,6 +10,7 @@ Importing this package loads no heavy optional dependency (ray, pyarrow, fsspec,
 
 from gristmill.api.dataset import Dataset
 from gristmill.api.mapreduce import MapReduceJob, Step
+from gristmill.api.mr_protocol import decode_line, encode_line
 from gristmill.api.sources import from_items, read_csv, read_jsonl, read_text
 from gristmill.config import Config, use_config
 from gristmill.errors import (
@@ -37,6 +38,8 @@ __all__ = [
     "Step",
     "UsageError",
     "__version__",
+    "decode_line",
+    "encode_line",
     "from_items",
     "read_csv",
     "read_jsonl",

@@ -67,6 +67,7 @@ class MapReduceJob:
     """
 
     SORT_VALUES = False  # True: reducers see each key's values sorted (secondary sort)
+    OUTPUT_FORMAT = "text"  # "text": key<TAB>value (see api.mr_protocol); "json": [key, value]
 
     def __init__(self, args: Sequence[str] | None = None) -> None:
         self._parser = argparse.ArgumentParser(add_help=False)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from gristmill.api.mapreduce import MapReduceJob
 from gristmill.api.mr_compile import compile_job
+from gristmill.api.mr_protocol import encode_line, json_pair
 from gristmill.api.sources import read_text
 from gristmill.config import EXECUTORS, Config
 from gristmill.errors import GristmillError, UsageError
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory")
     parser.add_argument("--scratch-dir")
     parser.add_argument("--task-timeout", type=float)
+    parser.add_argument("--output-format", choices=("text", "json"), help="default: text")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     return parser
 
@@ -78,9 +80,13 @@ def _run(job: MapReduceJob, engine: argparse.Namespace, config: Config, tmp: str
             shutil.copyfileobj(sys.stdin.buffer, f)
         inputs = [stdin_copy if path == "-" else path for path in inputs]
     output = engine.output or os.path.join(tmp, "out")
-    result = compile_job(job, read_text(inputs)).write_text(
-        output, overwrite=engine.overwrite, config=config
-    )
+    pairs = compile_job(job, read_text(inputs))
+    if (engine.output_format or job.OUTPUT_FORMAT) == "json":
+        result = pairs.map(json_pair).write_jsonl(output, overwrite=engine.overwrite, config=config)
+    else:
+        result = pairs.map(encode_line).write_text(
+            output, overwrite=engine.overwrite, config=config
+        )
     if not engine.output:
         sys.stdout.flush()
         for part in result.output_paths:
