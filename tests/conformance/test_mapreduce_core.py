@@ -274,3 +274,84 @@ def test_reduce_side_join_of_two_inputs(config: gm.Config, tmp_path: Path) -> No
     expected = [(k, (customers[k], item)) for k, item in orders if k in customers]
     assert sorted(got) == sorted(expected)
     assert "mapreduce_map_input_file" not in os.environ  # restored after inline tasks
+
+
+SIDE_FILES_JOB = """
+import gristmill as gm
+
+class Lookup(gm.MapReduceJob):
+    FILES = ["stop.txt"]
+
+    def configure_args(self):
+        self.add_file_arg("--names")
+
+    def mapper_init(self):
+        self.stop = set(open("stop.txt").read().split())
+        self.names = dict(line.split() for line in open(self.options.names))
+
+    def mapper(self, _, line):
+        for word in line.split():
+            if word not in self.stop:
+                yield self.names.get(word, word), 1
+
+    def reducer(self, key, ones):
+        yield key, sum(ones)
+
+if __name__ == "__main__":
+    Lookup.main()
+"""
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_side_files_reach_every_task(executor: str, tmp_path: Path) -> None:
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    (jobdir / "lookup.py").write_text(SIDE_FILES_JOB)
+    (jobdir / "stop.txt").write_text("the a")
+    names = tmp_path / "names.tsv"
+    names.write_text("cat CAT\ndog DOG\n")
+    src = tmp_path / "in.txt"
+    src.write_text("the cat and a dog\n" * 50 + "cat\n")
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(jobdir / "lookup.py"),
+            str(src),
+            "-o",
+            str(out),
+            "--names",
+            str(names),
+            "--executor",
+            executor,
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    got = dict(
+        gm.decode_line(line)
+        for p in sorted(out.glob("part-*"))
+        for line in p.read_text().splitlines()
+    )
+    assert got == {"CAT": 51, "DOG": 50, "and": 50}
+    missing = subprocess.run(
+        [
+            sys.executable,
+            str(jobdir / "lookup.py"),
+            str(src),
+            "-o",
+            str(tmp_path / "o2"),
+            "--names",
+            str(tmp_path / "nope.tsv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

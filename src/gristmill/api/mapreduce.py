@@ -8,10 +8,13 @@ the command line in `api.mr_cli`, so this base class stays small.
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from gristmill.errors import UsageError
 from gristmill.runtime import context
 
 PHASES = (
@@ -69,10 +72,31 @@ class MapReduceJob:
     SORT_VALUES = False  # True: reducers see each key's values sorted (secondary sort)
     OUTPUT_FORMAT = "text"  # "text": key<TAB>value (see api.mr_protocol); "json": [key, value]
 
+    FILES: Sequence[str] = ()  # shipped into each task's working directory (paths: see below)
+
     def __init__(self, args: Sequence[str] | None = None) -> None:
         self._parser = argparse.ArgumentParser(add_help=False)
+        self._file_options: list[str] = []
         self.configure_args()
         self.options = self._parser.parse_args(list(args or []))
+        self.files = self._ship_files()
+
+    def _ship_files(self) -> tuple[str, ...]:
+        """Absolute paths of FILES (relative to the job's source file) and file options.
+
+        File options are rewritten to the base name, which is where tasks find them.
+        """
+        base = os.path.dirname(os.path.abspath(inspect.getfile(type(self))))
+        paths = [os.path.join(base, name) for name in self.FILES]
+        for dest in self._file_options:
+            value = getattr(self.options, dest)
+            if value is not None:
+                paths.append(os.path.abspath(value))
+                setattr(self.options, dest, os.path.basename(value))
+        for path in paths:
+            if not os.path.isfile(path):
+                raise UsageError(f"{type(self).__name__}: file to ship does not exist: {path}")
+        return tuple(paths)
 
     def configure_args(self) -> None:
         """Override to declare the job's own options with `add_passthru_arg`."""
@@ -80,6 +104,11 @@ class MapReduceJob:
     def add_passthru_arg(self, *args: Any, **kwargs: Any) -> None:
         """Declare an option (argparse arguments); read it as ``self.options.NAME``."""
         self._parser.add_argument(*args, **kwargs)
+
+    def add_file_arg(self, *args: Any, **kwargs: Any) -> None:
+        """Declare an option naming a file that every task can open by its base name."""
+        action = self._parser.add_argument(*args, **kwargs)
+        self._file_options.append(action.dest)
 
     def increment_counter(self, group: str, name: str, amount: int = 1) -> None:
         """Count something; only committed task attempts count, and the job prints the total."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gristmill.api.pipes import files_in_cwd
 from gristmill.shuffle.keys import sort_pairs
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class MapPhase:
     """mapper_init, mapper over every pair, mapper_final; then the combiner if there is one."""
 
     step: Step
+    files: tuple[str, ...] = ()
 
     def _mapped(self, records: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         step = self.step
@@ -45,10 +47,11 @@ class MapPhase:
             yield from _emit(step.mapper_final())
 
     def __call__(self, records: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
-        mapped = self._mapped(records)
-        if self.step.combiner is None:
-            return mapped
-        return _combine(self.step, mapped)
+        with files_in_cwd(self.files):
+            mapped = self._mapped(records)
+            if self.step.combiner is not None:
+                mapped = _combine(self.step, mapped)
+            yield from mapped
 
 
 def _combine(step: Step, pairs: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
@@ -87,17 +90,19 @@ class ReducePhase:
     """reducer_init, the reducer over each (key, values) group in key order, reducer_final."""
 
     step: Step
+    files: tuple[str, ...] = ()
 
     def __call__(self, groups: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         step = self.step
         reducer = step.reducer
         assert reducer is not None
-        if step.reducer_init is not None:
-            yield from _emit(step.reducer_init())
-        for key, values in groups:
-            yield from _emit(reducer(key, values))
-        if step.reducer_final is not None:
-            yield from _emit(step.reducer_final())
+        with files_in_cwd(self.files):
+            if step.reducer_init is not None:
+                yield from _emit(step.reducer_init())
+            for key, values in groups:
+                yield from _emit(reducer(key, values))
+            if step.reducer_final is not None:
+                yield from _emit(step.reducer_final())
 
 
 def line_pair(line: str) -> tuple[None, str]:
@@ -110,8 +115,8 @@ def compile_job(job: MapReduceJob, lines: Dataset) -> Dataset:
     value_key = getattr(job, "value_sort_key", None)
     ds = lines.map(line_pair)
     for step in job.steps():
-        ds = ds.map_partitions(MapPhase(step))
+        ds = ds.map_partitions(MapPhase(step, job.files))
         if step.reducer is not None:
             grouped = ds.group_by_key(sort_values=job.SORT_VALUES, value_key=value_key)
-            ds = grouped.map_partitions(ReducePhase(step))
+            ds = grouped.map_partitions(ReducePhase(step, job.files))
     return ds

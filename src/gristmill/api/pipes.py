@@ -64,16 +64,37 @@ def _drain_stderr(stderr: IO[bytes], tail: collections.deque[str]) -> None:
         tail.append(line)
 
 
-def _workdir(command: Command) -> str | None:
-    """A per-task directory holding links to the shipped files (Hadoop's -file)."""
-    if not command.files:
-        return command.cwd
+def make_workdir(files: Iterable[str]) -> str:
+    """A fresh per-task directory holding links to the shipped files, by base name."""
     import tempfile
 
     workdir = tempfile.mkdtemp(prefix="gristmill-task-")
-    for path in command.files:
+    for path in files:
         os.symlink(os.path.abspath(path), os.path.join(workdir, os.path.basename(path)))
     return workdir
+
+
+@contextlib.contextmanager
+def files_in_cwd(files: tuple[str, ...]) -> Iterator[None]:
+    """Run a task inside a working directory where the shipped files are (mrjob's FILES)."""
+    if not files:
+        yield
+        return
+    import shutil
+
+    workdir = make_workdir(files)
+    previous = os.getcwd()
+    os.chdir(workdir)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _workdir(command: Command) -> str | None:
+    """Hadoop's -file: the command runs where the shipped files are."""
+    return make_workdir(command.files) if command.files else command.cwd
 
 
 def pipe_lines(command: Command, lines: Iterable[str]) -> Iterator[str]:

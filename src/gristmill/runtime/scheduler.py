@@ -318,7 +318,9 @@ def run_job(
     if config.executor != "inline":
         check_picklable(graph)
     os.makedirs(config.scratch_dir, exist_ok=True)
-    job_dir = tempfile.mkdtemp(prefix=f"gristmill-{job_id}-", dir=config.scratch_dir)
+    job_dir = os.path.abspath(
+        tempfile.mkdtemp(prefix=f"gristmill-{job_id}-", dir=config.scratch_dir)
+    )
     backend: Backend | None = None
     driver: _Driver | None = None
     try:
