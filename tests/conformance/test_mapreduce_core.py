@@ -355,3 +355,18 @@ def test_side_files_reach_every_task(executor: str, tmp_path: Path) -> None:
         check=False,
     )
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_classics_agree_between_mapreducejob_and_dataset(corpus: Path, config: gm.Config) -> None:
+    """Most frequent word and a join, written both ways, give the same answer."""
+    words = gm.read_text(str(corpus)).flat_map(str.split)
+    (best,) = words.count_by_value().top(1, key=lambda wc: (wc[1], wc[0]), config=config)
+    (mr_best,) = compile_job(MostFrequentWord([]), gm.read_text(str(corpus))).collect(config=config)
+    assert mr_best == (best[1], best[0])
+    sorted_by_key = dict(
+        words.map(lambda w: (w[0], len(w)))
+        .group_by_key(sort_values=True)
+        .map_values(list)
+        .collect(config=config)
+    )
+    assert all(v == sorted(v) for v in sorted_by_key.values())
