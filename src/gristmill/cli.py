@@ -32,6 +32,17 @@ def engine_options(fn: F) -> F:
         click.option("--partitions", type=click.IntRange(min=1), help="Default shuffle width."),
         click.option("--progress/--no-progress", default=None, help="Progress bars."),
         click.option(
+            "--skip-bad-records",
+            is_flag=True,
+            default=None,
+            help="Skip bad records into OUTPUT/_quarantine/ instead of failing.",
+        ),
+        click.option(
+            "--max-bad-records",
+            type=click.FloatRange(min=0),
+            help="Skip budget: a count, or a fraction of records read if below 1.",
+        ),
+        click.option(
             "--task-timeout",
             type=click.FloatRange(min=0, min_open=True),
             help="Seconds per attempt.",
@@ -51,6 +62,8 @@ def build_config(opts: dict[str, Any]) -> Config:
         partitions=opts.get("partitions"),
         progress=opts.get("progress"),
         task_timeout=opts.get("task_timeout"),
+        skip_bad_records=opts.get("skip_bad_records"),
+        max_bad_records=opts.get("max_bad_records"),
     )
 
 

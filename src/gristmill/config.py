@@ -61,6 +61,8 @@ class Config:
     partitions: int | None = None  # default shuffle partitions; None: the upstream task count
     progress: bool | None = None  # None: bars on a terminal, log lines otherwise
     task_timeout: float | None = None  # seconds; a longer attempt is killed and retried (local)
+    skip_bad_records: bool = False  # skip (and quarantine) bad records instead of failing
+    max_bad_records: float | None = None  # skip budget: a count (>= 1) or a fraction (< 1)
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -95,6 +97,12 @@ class Config:
         if "GRISTMILL_TASK_TIMEOUT" in env:
             values["task_timeout"] = _parse_number(
                 "GRISTMILL_TASK_TIMEOUT", env["GRISTMILL_TASK_TIMEOUT"], float
+            )
+        if env.get("GRISTMILL_SKIP_BAD_RECORDS", "") not in ("", "0", "false", "no"):
+            values["skip_bad_records"] = True
+        if "GRISTMILL_MAX_BAD_RECORDS" in env:
+            values["max_bad_records"] = _parse_number(
+                "GRISTMILL_MAX_BAD_RECORDS", env["GRISTMILL_MAX_BAD_RECORDS"], float
             )
         if "GRISTMILL_SCRATCH" in env:
             values["scratch_dir"] = env["GRISTMILL_SCRATCH"]

@@ -18,6 +18,7 @@ from gristmill.io.fs import is_url
 from gristmill.io.lock import OutputLock
 
 SUCCESS = "_SUCCESS"
+QUARANTINE = "_quarantine"
 
 
 class OutputCommitter:
@@ -54,6 +55,17 @@ class OutputCommitter:
         """Promote the first successful attempt of a task; the driver calls this once per task."""
         os.replace(attempt_path, os.path.join(self.staging, part_name))
         self.parts.append({"name": part_name, "bytes": size, "records": records})
+
+    def commit_quarantine(self, paths: list[str]) -> None:
+        """Move committed attempts' skipped-record files to ``_quarantine/`` in the output."""
+        if not paths:
+            return
+        target = os.path.join(self.staging, QUARANTINE)
+        os.makedirs(target, exist_ok=True)
+        for path in paths:
+            name = os.path.basename(path)
+            stem, _attempt, ext = name.rsplit(".", 2)  # stage-S-task-I.aN.jsonl
+            os.replace(path, os.path.join(target, f"{stem}.{ext}"))
 
     def commit_job(self, manifest: dict[str, Any]) -> list[str]:
         """Move the staged parts into place, then write `_SUCCESS` last; returns part paths."""

@@ -13,7 +13,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -23,6 +23,8 @@ from gristmill.io.splits import FileSplit
 from gristmill.plan.logical import Format
 
 CHUNK = 1 << 20
+
+OnBad = Callable[[str, str], None]  # (location, error) of a record skipped in skip mode
 
 
 @dataclass
@@ -34,6 +36,12 @@ class Origin:
     line: int | None  # 1-based line number of the first record, when the split starts the file
     raw: bytes = b""  # the batch's bytes, kept to compute per-record offsets on error only
     indices: list[int] | None = None  # record -> line index, when lines were skipped
+
+    def keep(self, kept: list[int], count: int) -> None:
+        """Records `kept` (indices into the current records) remain of `count`."""
+        if len(kept) == count:
+            return
+        self.indices = kept if self.indices is None else [self.indices[i] for i in kept]
 
     def locate(self, index: int) -> str:
         """Human-readable position of the `index`-th record of this batch."""
@@ -152,55 +160,76 @@ def _align(f: IO[bytes], start: int) -> int:
         skipped += len(data)
 
 
-def _decode(split: FileSplit, offset: int, block: bytes, line: int | None) -> list[str]:
+def _decode(
+    split: FileSplit, offset: int, block: bytes, line: int | None, on_bad: OnBad | None
+) -> tuple[list[str], list[int] | None]:
+    """Lines of `block`, and which raw lines they are when undecodable ones were skipped."""
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
-        index = block.count(b"\n", 0, exc.start)
         origin = Origin(split.path, offset, line, block)
-        raise InputFormatError(f"invalid UTF-8 at {origin.locate(index)}") from None
+        if on_bad is None:
+            index = block.count(b"\n", 0, exc.start)
+            raise InputFormatError(f"invalid UTF-8 at {origin.locate(index)}") from None
+        return _decode_lines(block, origin, on_bad)
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
     if "\r" in text:
         lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
-    return lines
+    return lines, None
 
 
-def read_text(split: FileSplit) -> Iterator[Batch]:
+def _decode_lines(block: bytes, origin: Origin, on_bad: OnBad) -> tuple[list[str], list[int]]:
+    raw = block.split(b"\n")
+    if raw[-1] == b"":
+        raw.pop()
+    lines, kept = [], []
+    for i, chunk in enumerate(raw):
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            on_bad(origin.locate(i), "invalid UTF-8")
+            continue
+        lines.append(text[:-1] if text.endswith("\r") else text)
+        kept.append(i)
+    return lines, kept
+
+
+def read_text(split: FileSplit, on_bad: OnBad | None = None) -> Iterator[Batch]:
     """Lines of `split` without their line endings (``\\n`` or ``\\r\\n``)."""
     line: int | None = 1 if split.start == 0 else None
     for offset, block in _line_blocks(split):
-        lines = _decode(split, offset, block, line)
-        yield Batch(lines, Origin(split.path, offset, line, block))
+        lines, kept = _decode(split, offset, block, line, on_bad)
+        yield Batch(lines, Origin(split.path, offset, line, block, kept))
         if line is not None:
-            line += len(lines)
+            line += len(lines) if kept is None else block.count(b"\n") + (block[-1:] != b"\n")
 
 
-def read_jsonl(split: FileSplit) -> Iterator[Batch]:
+def read_jsonl(split: FileSplit, on_bad: OnBad | None = None) -> Iterator[Batch]:
     """One JSON value per non-blank line."""
-    for batch in read_text(split):
+    for batch in read_text(split, on_bad):
         lines = batch.records
+        origin = batch.origin
+        assert origin is not None
         try:
             values = [json.loads(ln) for ln in lines if ln.strip()]
-        except json.JSONDecodeError as exc:
-            index = next(i for i, ln in enumerate(lines) if ln.strip() and not _is_json(ln))
-            assert batch.origin is not None
-            raise InputFormatError(
-                f"malformed JSON ({exc.msg}) at {batch.origin.locate(index)}"
-            ) from None
-        origin = batch.origin
-        if origin is not None and len(values) != len(lines):
-            origin.indices = [i for i, ln in enumerate(lines) if ln.strip()]
+            kept = [i for i, ln in enumerate(lines) if ln.strip()]
+        except json.JSONDecodeError:
+            values, kept = [], []
+            for i, ln in enumerate(lines):
+                if not ln.strip():
+                    continue
+                try:
+                    values.append(json.loads(ln))
+                    kept.append(i)
+                except json.JSONDecodeError as exc:
+                    where = f"malformed JSON ({exc.msg}) at {origin.locate(i)}"
+                    if on_bad is None:
+                        raise InputFormatError(where) from None
+                    on_bad(origin.locate(i), f"malformed JSON ({exc.msg})")
+        origin.keep(kept, len(lines))
         yield Batch(values, origin)
-
-
-def _is_json(line: str) -> bool:
-    try:
-        json.loads(line)
-        return True
-    except json.JSONDecodeError:
-        return False
 
 
 def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
@@ -214,19 +243,18 @@ def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
     return []
 
 
-def read_csv(split: FileSplit, options: dict[str, Any]) -> Iterator[Batch]:
+def read_csv(
+    split: FileSplit, options: dict[str, Any], on_bad: OnBad | None = None
+) -> Iterator[Batch]:
     """Rows as dicts keyed by the file's header line (every split reads the header first)."""
     header = _csv_header(split, options)
     width = len(header)
-    skip_header = True
-    for batch in read_text(split):
-        lines = batch.records
-        rows = list(csv.reader(lines, **options))
+    skip_header = split.start == 0
+    for batch in read_text(split, on_bad):
+        rows = list(csv.reader(batch.records, **options))
         origin = batch.origin
         assert origin is not None
-        start = 0
-        if skip_header and split.start == 0:
-            start = 1
+        start = 1 if skip_header else 0
         skip_header = False
         out = []
         kept = []
@@ -235,21 +263,26 @@ def read_csv(split: FileSplit, options: dict[str, Any]) -> Iterator[Batch]:
             if len(row) != width:
                 if not row:
                     continue
-                raise InputFormatError(
-                    f"malformed CSV row: expected {width} fields, got {len(row)} at "
-                    f"{origin.locate(i)}"
-                )
+                error = f"malformed CSV row: expected {width} fields, got {len(row)}"
+                if on_bad is None:
+                    raise InputFormatError(f"{error} at {origin.locate(i)}")
+                on_bad(origin.locate(i), error)
+                continue
             out.append(dict(zip(header, row, strict=True)))
             kept.append(i)
-        if len(kept) != len(rows):
-            origin.indices = kept
+        origin.keep(kept, len(rows))
         yield Batch(out, origin)
 
 
-def read_split(split: FileSplit, fmt: Format, csv_options: dict[str, Any]) -> Iterator[Batch]:
-    """Batches of records of one split in the given format."""
+def read_split(
+    split: FileSplit, fmt: Format, csv_options: dict[str, Any], on_bad: OnBad | None = None
+) -> Iterator[Batch]:
+    """Batches of records of one split in the given format.
+
+    With `on_bad`, undecodable records are reported to it and skipped instead of failing.
+    """
     if fmt is Format.TEXT:
-        return read_text(split)
+        return read_text(split, on_bad)
     if fmt is Format.JSONL:
-        return read_jsonl(split)
-    return read_csv(split, csv_options)
+        return read_jsonl(split, on_bad)
+    return read_csv(split, csv_options, on_bad)

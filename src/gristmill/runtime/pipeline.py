@@ -50,19 +50,26 @@ def _segments(ops: tuple[Op, ...]) -> list[tuple[Op, ...] | Op]:
     return out
 
 
+SkipBad = Callable[[str, str, Any], None]  # (location, error, record): skip mode's quarantine
+
+
 def run_pipeline(
-    ops: tuple[Op, ...], batches: Iterator[Batch], describe: Callable[[Any], str]
+    ops: tuple[Op, ...],
+    batches: Iterator[Batch],
+    describe: Callable[[Any], str],
+    skip: SkipBad | None = None,
 ) -> Iterator[list[Any]]:
     """The output batches of `ops` applied to `batches`; empty batches are dropped.
 
-    `describe(record)` names an input record that has no file origin (shuffle input).
+    `describe(record)` names an input record that has no file origin (shuffle input). With
+    `skip`, a record on which user code raises is handed to it and left out.
     """
     stream: Iterator[tuple[list[Any], Origin | None]] = ((b.records, b.origin) for b in batches)
     for segment in _segments(ops):
         if isinstance(segment, Op):
             stream = _partitions(segment, stream)
         else:
-            stream = _records(segment, stream, describe)
+            stream = _records(segment, stream, describe, skip)
     for records, _origin in stream:
         if records:
             yield records
@@ -72,6 +79,7 @@ def _records(
     ops: tuple[Op, ...],
     stream: Iterator[tuple[list[Any], Origin | None]],
     describe: Callable[[Any], str],
+    skip: SkipBad | None,
 ) -> Iterator[tuple[list[Any], Origin | None]]:
     for source, origin in stream:
         records = source
@@ -79,9 +87,33 @@ def _records(
             for op in ops:
                 records = apply_op(op, records)
         except Exception as exc:
-            _attach(exc, _locate(ops, source, origin, describe))
-            raise
+            if skip is None:
+                _attach(exc, _locate(ops, source, origin, describe))
+                raise
+            records = _skip_bad(ops, source, origin, describe, skip)
         yield records, None
+
+
+def _skip_bad(
+    ops: tuple[Op, ...],
+    source: list[Any],
+    origin: Origin | None,
+    describe: Callable[[Any], str],
+    skip: SkipBad,
+) -> list[Any]:
+    """Replay a failed batch record by record, keeping the good ones' output."""
+    out: list[Any] = []
+    for index, record in enumerate(source):
+        one = [record]
+        try:
+            for op in ops:
+                one = apply_op(op, one)
+        except Exception as exc:
+            where = origin.locate(index) if origin is not None else describe(record)
+            skip(where, f"{type(exc).__name__}: {exc}", record)
+            continue
+        out.extend(one)
+    return out
 
 
 def _partitions(

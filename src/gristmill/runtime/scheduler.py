@@ -37,6 +37,7 @@ from gristmill.runtime.events import (
     TaskFailed,
     TaskFinished,
 )
+from gristmill.runtime.quarantine import COUNTER as QUARANTINE_COUNTER
 from gristmill.runtime.result import JobResult, StageSummary
 from gristmill.runtime.task import TaskFailure, TaskResult, TaskSpec
 from gristmill.shuffle.ranges import choose_boundaries
@@ -93,6 +94,9 @@ class _Driver:
     map_outputs: dict[int, list[MapOutput]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     summaries: list[StageSummary] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # committed attempts' skipped records
+    bad_records: int = 0
+    records_read: int = 0
 
     def emit(self, event: Event) -> None:
         for listener in self.listeners:
@@ -146,6 +150,7 @@ class _Driver:
                 self.failed(stage, outcome, sources, sink_dir)
                 continue
             done[outcome.index] = outcome
+            self.within_budget(outcome)
             if stage.output is None:
                 self.commit_task(outcome)
             self.emit(
@@ -159,6 +164,22 @@ class _Driver:
                 )
             )
         return [done[i] for i in range(stage.num_tasks)]
+
+    def within_budget(self, result: TaskResult) -> None:
+        """Count a winner's skipped records; fail the job once they pass `max_bad_records`."""
+        if result.quarantine is not None:
+            self.quarantined.append(result.quarantine)
+        self.bad_records += result.counters.get(QUARANTINE_COUNTER, 0)
+        self.records_read += result.counters.get("input.records", 0)
+        limit = self.config.max_bad_records
+        if limit is None or not self.bad_records:
+            return
+        budget = limit if limit >= 1 else limit * max(self.records_read, 1)
+        if self.bad_records > budget:
+            raise JobFailedError(
+                f"too many bad records: {self.bad_records} skipped, budget {limit:g}"
+                f"{' of records read' if limit < 1 else ''}; see the quarantine of {result.name}"
+            )
 
     def spec(
         self,
@@ -182,6 +203,7 @@ class _Driver:
             self.sink if stage.output is None else None,
             sink_dir,
             source,
+            self.config.skip_bad_records,
         )
 
     def failed(
@@ -334,6 +356,7 @@ def run_job(
         paths: list[str] = []
         if committer is not None:
             _check_inputs_unchanged(graph)
+            committer.commit_quarantine(driver.quarantined)
             manifest = {"counters": driver.counters, "inputs": _input_manifest(graph)}
             paths = committer.commit_job(manifest)
         seconds = time.perf_counter() - started

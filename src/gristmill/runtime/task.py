@@ -19,6 +19,7 @@ from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
 from gristmill.runtime.context import task_counters, task_environment
 from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, run_pipeline
+from gristmill.runtime.quarantine import Quarantine
 from gristmill.runtime.sinks import SinkResult, SinkWriter
 from gristmill.shuffle.reader import ReduceSource, read_partition
 from gristmill.shuffle.writer import MapOutput, make_writer
@@ -37,6 +38,7 @@ class TaskSpec:
     sink: Sink | None = None
     sink_dir: str | None = None  # attempt files of the final stage go here
     reduce_source: ReduceSource | None = None
+    skip_bad_records: bool = False
 
     @property
     def name(self) -> str:
@@ -55,6 +57,7 @@ class TaskResult:
     map_output: MapOutput | None = None
     sink: SinkResult | None = None
     seconds: float = 0.0
+    quarantine: str | None = None  # this attempt's skipped records (JSON lines)
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,12 @@ def failure_from(spec: TaskSpec, exc: BaseException) -> TaskFailure:
 
 
 def _open_input(
-    inp: StageInput, part: int, spec: TaskSpec, counters: dict[str, int]
+    inp: StageInput, part: int, spec: TaskSpec, counters: dict[str, int], skip: Quarantine | None
 ) -> tuple[Iterator[Batch], Callable[[Any], str]]:
     if isinstance(inp, FileInput):
         split = inp.splits[part]
         counters["input.bytes"] = split.end - split.start
-        batches = read_split(split, inp.format, dict(inp.csv_options))
+        batches = read_split(split, inp.format, dict(inp.csv_options), skip)
         return batches, repr
     if isinstance(inp, ItemsInput):
         items = list(inp.items[part])
@@ -148,12 +151,25 @@ def hadoop_environment(spec: TaskSpec) -> dict[str, str]:
 
 
 def _execute(spec: TaskSpec, result: TaskResult) -> None:
+    skip = None
+    if spec.skip_bad_records:
+        name = f"stage-{spec.stage.id}-task-{spec.index:05d}.a{spec.attempt}.jsonl"
+        skip = Quarantine(os.path.join(spec.job_dir, name), result.counters)
+    try:
+        _run(spec, result, skip)
+    finally:
+        if skip is not None:
+            result.quarantine = skip.close()
+
+
+def _run(spec: TaskSpec, result: TaskResult, skip: Quarantine | None) -> None:
     pipeline, part = spec.stage.task_input(spec.index)
-    batches, describe = _open_input(pipeline.input, part, spec, result.counters)
+    batches, describe = _open_input(pipeline.input, part, spec, result.counters, skip)
     counted = (
         "shuffle.records_read" if isinstance(pipeline.input, ShuffleInput) else "input.records"
     )
-    out = run_pipeline(pipeline.ops, _counted(batches, result.counters, counted), describe)
+    counted_batches = _counted(batches, result.counters, counted)
+    out = run_pipeline(pipeline.ops, counted_batches, describe, skip)
     output = spec.stage.output
     if output is not None:
         run_dir = spec.shuffle_dir(output.shuffle_id)

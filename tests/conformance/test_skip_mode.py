@@ -1,0 +1,119 @@
+"""Skip mode: bad records are left out, counted, and quarantined with location and error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gristmill as gm
+
+
+def _cfg(executor: str, tmp_path: Path, **kw: Any) -> gm.Config:
+    return gm.Config(
+        executor=executor,
+        workers=2,
+        progress=False,
+        scratch_dir=str(tmp_path / "s"),
+        skip_bad_records=True,
+        **kw,
+    )
+
+
+def _quarantine(out: Path) -> list[dict[str, str]]:
+    return [
+        json.loads(line)
+        for p in sorted((out / "_quarantine").glob("*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
+
+
+def _reject_sevens(row: dict[str, Any]) -> int:
+    if row["n"] % 7 == 0:
+        raise ValueError(f"seven divides {row['n']}")
+    return int(row["n"])
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_jsonl_bad_lines_and_raising_records(executor: str, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    lines = []
+    for n in range(1, 3001):
+        lines.append("{broken" if n % 500 == 0 else json.dumps({"n": n}))
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = (
+        gm.read_jsonl(str(src))
+        .map(_reject_sevens)
+        .write_text(str(out), config=_cfg(executor, tmp_path, split_size=8192))
+    )
+    good = [n for n in range(1, 3001) if n % 500 and n % 7]
+    got = [int(x) for p in sorted(out.glob("part-*")) for x in p.read_text().split()]
+    assert got == good
+    bad = _quarantine(out)
+    malformed = [b for b in bad if b["error"].startswith("malformed JSON")]
+    raised = [b for b in bad if b["error"].startswith("ValueError")]
+    assert len(malformed) == 6 and len(raised) == len(
+        [n for n in range(1, 3001) if n % 500 and not n % 7]
+    )
+    offset = sum(len(line) + 1 for line in lines[:499])
+    assert f"{src}, line 500 (byte offset {offset})" in malformed[0]["location"]
+    assert result.counters["bad_records.skipped"] == len(bad)
+
+
+def test_invalid_utf8_and_csv_rows_skipped_with_line_numbers(tmp_path: Path) -> None:
+    text = tmp_path / "t.txt"
+    text.write_bytes(b"good one\n\xff\xfe broken\ngood two\n")
+    out = tmp_path / "out"
+    gm.read_text(str(text)).write_text(str(out), config=_cfg("inline", tmp_path))
+    assert (out / "part-00000").read_text() == "good one\ngood two\n"
+    (entry,) = _quarantine(out)
+    assert entry["error"] == "invalid UTF-8" and f"{text}, line 2" in entry["location"]
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n3\n4,5\n")
+    rows = gm.read_csv(str(table)).collect(config=_cfg("inline", tmp_path))
+    assert rows == [{"a": "1", "b": "2"}, {"a": "4", "b": "5"}]
+
+
+def test_budget_exceeded_fails_and_leaves_destination_untouched(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(1, 101)))
+    out = tmp_path / "out"
+    ds = gm.read_jsonl(str(src)).map(_reject_sevens)
+    with pytest.raises(gm.JobFailedError, match="too many bad records: 14 skipped, budget 10"):
+        ds.write_text(str(out), config=_cfg("inline", tmp_path, max_bad_records=10))
+    assert not out.exists()
+    with pytest.raises(gm.JobFailedError, match="too many bad records"):
+        ds.write_text(str(out), config=_cfg("inline", tmp_path, max_bad_records=0.1))
+    ds.write_text(str(out), config=_cfg("inline", tmp_path, max_bad_records=0.15))
+    assert len(_quarantine(out)) == 14
+
+
+def test_environment_variable_enables_skip_mode_for_the_cli(tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"a b\n\xff\na\n")
+    out = tmp_path / "out"
+    gristmill = os.path.join(os.path.dirname(sys.executable), "gristmill")
+    env = {**os.environ, "GRISTMILL_SKIP_BAD_RECORDS": "1"}
+    done = subprocess.run(
+        [gristmill, "example", "wordcount", str(src), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted((out / "part-00000").read_text().splitlines()) == ["a\t2", "b\t1"]
+    assert len(_quarantine(out)) == 1
+    strict = subprocess.run(
+        [gristmill, "example", "wordcount", str(src), "-o", str(tmp_path / "o2")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert strict.returncode == 1 and "invalid UTF-8" in strict.stderr
