@@ -38,6 +38,12 @@ def engine_options(fn: F) -> F:
             help="Skip bad records into OUTPUT/_quarantine/ instead of failing.",
         ),
         click.option(
+            "--skip-corrupt-files",
+            is_flag=True,
+            default=None,
+            help="Skip corrupt compressed files whole (counted) instead of failing.",
+        ),
+        click.option(
             "--max-bad-records",
             type=click.FloatRange(min=0),
             help="Skip budget: a count, or a fraction of records read if below 1.",
@@ -64,6 +70,7 @@ def build_config(opts: dict[str, Any]) -> Config:
         task_timeout=opts.get("task_timeout"),
         skip_bad_records=opts.get("skip_bad_records"),
         max_bad_records=opts.get("max_bad_records"),
+        skip_corrupt_files=opts.get("skip_corrupt_files"),
     )
 
 

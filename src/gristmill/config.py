@@ -63,6 +63,7 @@ class Config:
     task_timeout: float | None = None  # seconds; a longer attempt is killed and retried (local)
     skip_bad_records: bool = False  # skip (and quarantine) bad records instead of failing
     max_bad_records: float | None = None  # skip budget: a count (>= 1) or a fraction (< 1)
+    skip_corrupt_files: bool = False  # a corrupt compressed file is skipped whole, and counted
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:

@@ -117,3 +117,38 @@ def test_environment_variable_enables_skip_mode_for_the_cli(tmp_path: Path) -> N
         check=False,
     )
     assert strict.returncode == 1 and "invalid UTF-8" in strict.stderr
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_corrupt_compressed_file_fails_or_is_skipped_whole(executor: str, tmp_path: Path) -> None:
+    import bz2
+    import gzip
+
+    data = tmp_path / "data"
+    data.mkdir()
+    good = [f"good {i}" for i in range(2000)]
+    with gzip.open(data / "a.txt.gz", "wt") as f:
+        f.write("\n".join(good) + "\n")
+    whole = bz2.compress(("\n".join(f"bad {i}" for i in range(50000)) + "\n").encode())
+    (data / "b.txt.bz2").write_bytes(whole[: len(whole) * 2 // 3])  # truncated
+    strict = gm.Config(
+        executor=executor,
+        workers=2,
+        progress=False,
+        max_attempts=1,
+        scratch_dir=str(tmp_path / "s"),
+    )
+    with pytest.raises(gm.JobFailedError, match=r"b\.txt\.bz2: corrupt or truncated"):
+        gm.read_text(str(data)).count(config=strict)
+    out = tmp_path / "out"
+    lenient = gm.Config(
+        executor=executor,
+        workers=2,
+        progress=False,
+        scratch_dir=str(tmp_path / "s"),
+        skip_corrupt_files=True,
+    )
+    result = gm.read_text(str(data)).write_text(str(out), config=lenient)
+    lines = "".join(p.read_text() for p in sorted(out.glob("part-*"))).splitlines()
+    assert lines == good  # nothing at all from the corrupt file
+    assert result.counters["corrupt_files.skipped"] == 1

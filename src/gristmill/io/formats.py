@@ -111,7 +111,25 @@ def _line_blocks(split: FileSplit) -> Iterator[tuple[int, bytes]]:
     except (EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError):
             raise InputFormatError(f"{split.path}: input file disappeared ({exc})") from exc
-        raise InputFormatError(f"{split.path}: corrupt or truncated input: {exc}") from exc
+        raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
+
+
+class CorruptFileError(InputFormatError):
+    """A compressed input file is truncated or corrupt."""
+
+
+def verify_compressed(split: FileSplit) -> None:
+    """Decompress the whole file once, so a corrupt one is found before any record is used.
+
+    Compression formats check integrity only at the end of the stream; skip mode must not let
+    the first half of a corrupt file into the output.
+    """
+    try:
+        with _open_stream(split) as f:
+            while f.read(CHUNK):
+                pass
+    except (EOFError, OSError, zlib.error) as exc:
+        raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
 
 
 def _blocks(f: IO[bytes], pos: int, end: int | None) -> Iterator[tuple[int, bytes]]:

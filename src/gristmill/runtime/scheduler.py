@@ -204,6 +204,7 @@ class _Driver:
             sink_dir,
             source,
             self.config.skip_bad_records,
+            self.config.skip_corrupt_files,
         )
 
     def failed(

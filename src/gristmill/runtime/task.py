@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gristmill.io.formats import Batch, read_split
+from gristmill.io.formats import Batch, CorruptFileError, read_split, verify_compressed
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
 from gristmill.runtime.context import task_counters, task_environment
@@ -39,6 +39,7 @@ class TaskSpec:
     sink_dir: str | None = None  # attempt files of the final stage go here
     reduce_source: ReduceSource | None = None
     skip_bad_records: bool = False
+    skip_corrupt_files: bool = False
 
     @property
     def name(self) -> str:
@@ -104,6 +105,14 @@ def _open_input(
     if isinstance(inp, FileInput):
         split = inp.splits[part]
         counters["input.bytes"] = split.end - split.start
+        if split.compressed and spec.skip_corrupt_files:
+            try:
+                verify_compressed(split)
+            except CorruptFileError as exc:
+                counters["corrupt_files.skipped"] = 1
+                if skip is not None:
+                    skip(split.path, str(exc))
+                return iter(()), repr
         batches = read_split(split, inp.format, dict(inp.csv_options), skip)
         return batches, repr
     if isinstance(inp, ItemsInput):
