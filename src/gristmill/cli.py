@@ -49,6 +49,12 @@ def engine_options(fn: F) -> F:
             help="Skip budget: a count, or a fraction of records read if below 1.",
         ),
         click.option(
+            "--resume",
+            is_flag=True,
+            default=None,
+            help="Reuse committed tasks of a killed earlier run writing the same output.",
+        ),
+        click.option(
             "--task-timeout",
             type=click.FloatRange(min=0, min_open=True),
             help="Seconds per attempt.",
@@ -71,6 +77,7 @@ def build_config(opts: dict[str, Any]) -> Config:
         skip_bad_records=opts.get("skip_bad_records"),
         max_bad_records=opts.get("max_bad_records"),
         skip_corrupt_files=opts.get("skip_corrupt_files"),
+        resume=opts.get("resume"),
     )
 
 

@@ -64,6 +64,7 @@ class Config:
     skip_bad_records: bool = False  # skip (and quarantine) bad records instead of failing
     max_bad_records: float | None = None  # skip budget: a count (>= 1) or a fraction (< 1)
     skip_corrupt_files: bool = False  # a corrupt compressed file is skipped whole, and counted
+    resume: bool = False  # reuse the committed tasks of a killed earlier run of the same job
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -105,6 +106,8 @@ class Config:
             values["max_bad_records"] = _parse_number(
                 "GRISTMILL_MAX_BAD_RECORDS", env["GRISTMILL_MAX_BAD_RECORDS"], float
             )
+        if env.get("GRISTMILL_RESUME", "") not in ("", "0", "false", "no"):
+            values["resume"] = True
         if "GRISTMILL_SCRATCH" in env:
             values["scratch_dir"] = env["GRISTMILL_SCRATCH"]
         base = _active[-1] if _active else cls()

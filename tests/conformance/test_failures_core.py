@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -219,3 +221,57 @@ def test_concurrent_writer_refused_with_other_job_id_and_stale_lock_taken(tmp_pa
     data.write_text(str(out), config=_cfg("inline", tmp_path))
     assert (out / "part-00000").read_text() == "x\n"
     assert not lock_path.exists(), "the lock is released after commit"
+
+
+RESUME_JOB = """
+import os, sys, time
+import gristmill as gm
+
+marks = sys.argv[2]
+
+def work(x):
+    open(os.path.join(marks, f"ran-{x}-{time.time_ns()}"), "w").close()
+    if x >= 6 and not os.path.exists(os.path.join(marks, "fast")):
+        time.sleep(60)
+    return x * 2
+
+gm.from_items(range(8), partitions=8).map(work).write_text(sys.argv[1])
+"""
+
+
+def test_resume_after_driver_kill_reuses_committed_tasks(tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(RESUME_JOB)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    out = tmp_path / "out"
+    gristmill = os.path.join(os.path.dirname(sys.executable), "gristmill")
+    cmd = [gristmill, "run", "--workers", "2", "--no-progress", str(script), str(out), str(marks)]
+    first = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    tasks: list[Path] = []
+    while time.monotonic() < deadline and len(tasks) < 6:
+        tasks = list(tmp_path.glob(".out.gristmill-*/_tasks/*.json"))
+        time.sleep(0.05)
+    assert len(tasks) == 6, "six quick tasks commit while two hang"
+    os.killpg(first.pid, signal.SIGKILL)  # the driver and its workers die, no cleanup
+    first.wait()
+    assert not out.exists()
+    (marks / "fast").write_text("")
+    done = subprocess.run(
+        [*cmd[:2], "--resume", *cmd[2:]], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    ran = collections.Counter(p.name.split("-")[1] for p in marks.glob("ran-*"))
+    assert ran == {str(x): (2 if x >= 6 else 1) for x in range(8)}, "only unfinished tasks rerun"
+    clean = tmp_path / "clean"
+    subprocess.run([*cmd[:5], str(script), str(clean), str(marks)], check=True)
+    assert {p.name: p.read_bytes() for p in out.glob("part-*")} == {
+        p.name: p.read_bytes() for p in clean.glob("part-*")
+    }
+    manifest = json.loads((out / "_SUCCESS").read_text())
+    assert manifest["counters"]["input.records"] == 8
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS"] + [
+        f"part-{i:05d}" for i in range(8)
+    ]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []

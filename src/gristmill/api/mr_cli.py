@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-bad-records", action="store_true", default=None)
     parser.add_argument("--max-bad-records", type=float)
     parser.add_argument("--skip-corrupt-files", action="store_true", default=None)
+    parser.add_argument("--resume", action="store_true", default=None)
     parser.add_argument("--output-format", choices=("text", "json"), help="default: text")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     return parser
@@ -56,6 +57,7 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
             skip_bad_records=engine.skip_bad_records,
             max_bad_records=engine.max_bad_records,
             skip_corrupt_files=engine.skip_corrupt_files,
+            resume=engine.resume,
         )
         with tempfile.TemporaryDirectory(prefix="gristmill-io-", dir=config.scratch_dir) as tmp:
             result = _run(job, engine, config, tmp)

@@ -8,6 +8,7 @@ staging directory onto the destination (atomic on one filesystem) and then write
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ from gristmill.io.lock import OutputLock
 
 SUCCESS = "_SUCCESS"
 QUARANTINE = "_quarantine"
+TASKS = "_tasks"  # committed task records, for --resume
+PLAN = "_plan.json"  # the plan fingerprint a resumed run must match
 
 
 class OutputCommitter:
@@ -45,16 +48,73 @@ class OutputCommitter:
                 f"output path already exists: {self.dest} (pass overwrite=True or --overwrite)"
             )
 
-    def setup(self) -> None:
-        """Lock the destination (refusing a concurrent writer), then create the staging area."""
+    def setup(self, fingerprint: str, *, resume: bool = False) -> dict[int, dict[str, Any]]:
+        """Lock the destination (refusing a concurrent writer), then create the staging area.
+
+        With `resume`, the staging area of an earlier run of the same plan (whose driver was
+        killed) is adopted instead, and its committed tasks are returned by index.
+        """
         self.lock.acquire()
         self.check()
+        if resume and (found := self._previous_staging(fingerprint)) is not None:
+            self.staging = found
+            self.attempts = os.path.join(found, "_attempts")
+            os.makedirs(self.attempts, exist_ok=True)
+            return self._committed_tasks()
         os.makedirs(self.attempts)
+        with open(os.path.join(self.staging, PLAN), "w", encoding="utf-8") as f:
+            json.dump({"fingerprint": fingerprint, "job_id": self.job_id}, f)
+        return {}
 
-    def commit_task(self, attempt_path: str, part_name: str, records: int, size: int) -> None:
-        """Promote the first successful attempt of a task; the driver calls this once per task."""
+    def _previous_staging(self, fingerprint: str) -> str | None:
+        parent = os.path.dirname(self.staging)
+        prefix = f".{os.path.basename(self.dest)}.gristmill-"
+        for entry in sorted(os.listdir(parent), reverse=True):
+            path = os.path.join(parent, entry)
+            if not entry.startswith(prefix) or not os.path.isdir(path) or path == self.staging:
+                continue
+            try:
+                with open(os.path.join(path, PLAN), encoding="utf-8") as f:
+                    if json.load(f).get("fingerprint") == fingerprint:
+                        return path
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def _committed_tasks(self) -> dict[int, dict[str, Any]]:
+        tasks: dict[int, dict[str, Any]] = {}
+        folder = os.path.join(self.staging, TASKS)
+        for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            with open(os.path.join(folder, entry), encoding="utf-8") as f:
+                record = json.load(f)
+            if os.path.exists(os.path.join(self.staging, record["name"])):
+                tasks[int(record["index"])] = record
+                self.parts.append({k: record[k] for k in ("name", "bytes", "records")})
+        return tasks
+
+    def commit_task(
+        self,
+        index: int,
+        attempt_path: str,
+        part_name: str,
+        *,
+        records: int,
+        size: int,
+        counters: dict[str, int],
+    ) -> None:
+        """Promote the first successful attempt of a task; the driver calls this once per task.
+
+        The task's record (with its counters) is saved too, so a resumed run can reuse it.
+        """
         os.replace(attempt_path, os.path.join(self.staging, part_name))
-        self.parts.append({"name": part_name, "bytes": size, "records": records})
+        part = {"name": part_name, "bytes": size, "records": records}
+        self.parts.append(part)
+        folder = os.path.join(self.staging, TASKS)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{index:05d}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"index": index, "counters": counters, **part}, f)
+        os.replace(tmp, os.path.join(folder, f"{index:05d}.json"))
 
     def commit_quarantine(self, paths: list[str]) -> None:
         """Move committed attempts' skipped-record files to ``_quarantine/`` in the output."""
@@ -71,6 +131,9 @@ class OutputCommitter:
         """Move the staged parts into place, then write `_SUCCESS` last; returns part paths."""
         self.check()
         shutil.rmtree(self.attempts, ignore_errors=True)
+        shutil.rmtree(os.path.join(self.staging, TASKS), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.staging, PLAN))
         trash = None
         if os.path.lexists(self.dest):
             trash = f"{self.staging}.old"

@@ -8,6 +8,8 @@ winners. Range boundaries of a sort are chosen here, between the map and reduce 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -39,6 +41,7 @@ from gristmill.runtime.events import (
 )
 from gristmill.runtime.quarantine import COUNTER as QUARANTINE_COUNTER
 from gristmill.runtime.result import JobResult, StageSummary
+from gristmill.runtime.sinks import SinkResult
 from gristmill.runtime.task import TaskFailure, TaskResult, TaskSpec
 from gristmill.shuffle.ranges import choose_boundaries
 from gristmill.shuffle.reader import ReduceSource
@@ -95,6 +98,7 @@ class _Driver:
     counters: dict[str, int] = field(default_factory=dict)
     summaries: list[StageSummary] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)  # committed attempts' skipped records
+    resumed: dict[int, dict[str, Any]] = field(default_factory=dict)  # final tasks already done
     bad_records: int = 0
     records_read: int = 0
 
@@ -117,9 +121,13 @@ class _Driver:
         sink_dir = None
         if stage.output is None:
             sink_dir = self.committer.attempts if self.committer else self.results_dir()
+        done: dict[int, TaskResult] = {}
+        if stage.output is None:
+            done = {i: self.reused(i, record) for i, record in self.resumed.items()}
         for index in range(stage.num_tasks):
-            self.backend.submit(self.spec(stage, index, 1, sources, sink_dir))
-        ordered = self.await_tasks(stage, sources, sink_dir)
+            if index not in done:
+                self.backend.submit(self.spec(stage, index, 1, sources, sink_dir))
+        ordered = self.await_tasks(stage, sources, sink_dir, done)
         stage_counters: dict[str, int] = {}
         for res in ordered:
             for name, value in res.counters.items():
@@ -135,11 +143,22 @@ class _Driver:
         self.emit(StageFinished(self.job_id, stage.id, seconds, stage_counters))
         return ordered
 
+    def reused(self, index: int, record: dict[str, Any]) -> TaskResult:
+        """A final task committed by an earlier, killed run of this plan (--resume)."""
+        assert self.committer is not None
+        path = os.path.join(self.committer.dest, str(record["name"]))
+        sink = SinkResult(path=path, records=int(record["records"]), bytes=int(record["bytes"]))
+        name = f"stage {self.graph.final.id} task {index}"
+        return TaskResult(name, index, 0, dict(record["counters"]), sink=sink)
+
     def await_tasks(
-        self, stage: Stage, sources: dict[int, ReduceSource], sink_dir: str | None
+        self,
+        stage: Stage,
+        sources: dict[int, ReduceSource],
+        sink_dir: str | None,
+        done: dict[int, TaskResult],
     ) -> list[TaskResult]:
         """Poll until every task has a winning attempt; retry failures; commit final tasks."""
-        done: dict[int, TaskResult] = {}
         while len(done) < stage.num_tasks:
             outcome = self.backend.poll()
             if outcome is None:
@@ -153,6 +172,8 @@ class _Driver:
             self.within_budget(outcome)
             if stage.output is None:
                 self.commit_task(outcome)
+            elif outcome.quarantine is not None:
+                self.quarantined.append(outcome.quarantine)
             self.emit(
                 TaskFinished(
                     self.job_id,
@@ -167,8 +188,6 @@ class _Driver:
 
     def within_budget(self, result: TaskResult) -> None:
         """Count a winner's skipped records; fail the job once they pass `max_bad_records`."""
-        if result.quarantine is not None:
-            self.quarantined.append(result.quarantine)
         self.bad_records += result.counters.get(QUARANTINE_COUNTER, 0)
         self.records_read += result.counters.get("input.records", 0)
         limit = self.config.max_bad_records
@@ -257,7 +276,16 @@ class _Driver:
             return
         name = self.sink.part_name(result.index)
         if self.committer is not None:
-            self.committer.commit_task(sink.path, name, sink.records, sink.bytes)
+            if result.quarantine is not None:  # kept with the task, so a resume keeps it too
+                self.committer.commit_quarantine([result.quarantine])
+            self.committer.commit_task(
+                result.index,
+                sink.path,
+                name,
+                records=sink.records,
+                size=sink.bytes,
+                counters=result.counters,
+            )
             sink.path = os.path.join(self.committer.dest, name)
         else:
             final = os.path.join(os.path.dirname(sink.path), name)
@@ -285,6 +313,12 @@ def _read_collected(sinks: list[Any], limit: int | None) -> list[Any]:
             if limit is not None and len(records) >= limit:
                 return records[:limit]
     return records
+
+
+def plan_fingerprint(graph: StageGraph, sink: Sink) -> str:
+    """What a resumed run must match: the stages, their inputs' versions and the sink."""
+    body = json.dumps([graph.describe(), _input_manifest(graph), sink.kind.value], default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _check_inputs_unchanged(graph: StageGraph) -> None:
@@ -347,10 +381,12 @@ def run_job(
     backend: Backend | None = None
     driver: _Driver | None = None
     try:
+        resumed: dict[int, dict[str, Any]] = {}
         if committer is not None:
-            committer.setup()
+            resumed = committer.setup(plan_fingerprint(graph, sink), resume=config.resume)
         backend = make_backend(config)
         driver = _Driver(graph, config, backend, job_id, job_dir, listeners, sink, committer)
+        driver.resumed = resumed
         final = driver.run()
         sinks = [r.sink for r in final]
         records = _read_collected(sinks, sink.limit) if not sink.writes_files else []
