@@ -15,6 +15,7 @@ import shutil
 from typing import Any
 
 from gristmill.errors import OutputExistsError, UsageError
+from gristmill.faults import inject
 from gristmill.io.fs import is_url
 from gristmill.io.lock import OutputLock
 
@@ -128,27 +129,42 @@ class OutputCommitter:
             os.replace(path, os.path.join(target, f"{stem}.{ext}"))
 
     def commit_job(self, manifest: dict[str, Any]) -> list[str]:
-        """Move the staged parts into place, then write `_SUCCESS` last; returns part paths."""
+        """Publish the output: `_SUCCESS` is written last, then one rename makes it visible.
+
+        Writing the manifest inside staging before the rename means the destination is never
+        seen without it; the staging area keeps its resume records until the manifest exists.
+        """
         self.check()
         shutil.rmtree(self.attempts, ignore_errors=True)
+        parts = sorted(self.parts, key=lambda p: str(p["name"]))
+        body = {"job_id": self.job_id, "files": parts, **manifest}
+        tmp = os.path.join(self.staging, f".{SUCCESS}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(body, f, indent=1, sort_keys=True, default=str)
+        os.replace(tmp, os.path.join(self.staging, SUCCESS))
         shutil.rmtree(os.path.join(self.staging, TASKS), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.staging, PLAN))
+        inject("job_commit")
         trash = None
         if os.path.lexists(self.dest):
             trash = f"{self.staging}.old"
             os.rename(self.dest, trash)
         os.rename(self.staging, self.dest)
-        parts = sorted(self.parts, key=lambda p: str(p["name"]))
-        body = {"job_id": self.job_id, "files": parts, **manifest}
-        tmp = os.path.join(self.dest, f".{SUCCESS}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(body, f, indent=1, sort_keys=True, default=str)
-        os.replace(tmp, os.path.join(self.dest, SUCCESS))
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
+        self._remove_orphans()
         self.lock.release()
         return [os.path.join(self.dest, str(p["name"])) for p in parts]
+
+    def _remove_orphans(self) -> None:
+        """Staging left by killed runs of this destination (we hold its lock, so they are dead)."""
+        parent = os.path.dirname(self.staging)
+        prefix = f".{os.path.basename(self.dest)}.gristmill-"
+        for entry in os.listdir(parent):
+            path = os.path.join(parent, entry)
+            if entry.startswith(prefix) and os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
 
     def abort(self) -> None:
         """Remove everything staged; the destination is untouched."""

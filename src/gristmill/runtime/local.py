@@ -33,7 +33,13 @@ def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver's cancel handler is not ours
     stages: dict[tuple[str, int], Any] = {}
+    driver = os.getppid()
     while True:
+        # Forked siblings hold copies of the driver's pipe ends, so a killed driver does not
+        # always show up as EOF here: notice it by being re-parented instead.
+        while not conn.poll(1.0):
+            if os.getppid() != driver:
+                return
         try:
             message = conn.recv_bytes()
         except EOFError:

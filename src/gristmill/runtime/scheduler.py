@@ -23,6 +23,7 @@ import cloudpickle
 
 from gristmill.config import Config
 from gristmill.errors import JobFailedError, UsageError
+from gristmill.faults import inject
 from gristmill.io.commit import OutputCommitter
 from gristmill.io.formats import check_unchanged
 from gristmill.plan.logical import ShuffleKind
@@ -275,6 +276,7 @@ class _Driver:
         if sink is None or sink.path is None:
             return
         name = self.sink.part_name(result.index)
+        inject("task_commit")
         if self.committer is not None:
             if result.quarantine is not None:  # kept with the task, so a resume keeps it too
                 self.committer.commit_quarantine([result.quarantine])

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gristmill.faults import inject
 from gristmill.io.formats import Batch, CorruptFileError, read_split, verify_compressed
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
@@ -126,6 +127,7 @@ def _open_input(
         key = record[0] if isinstance(record, tuple) and record else record
         return f"shuffle {inp.shuffle_id} partition {part}, key {key!r:.80}"
 
+    inject("reduce")
     return (Batch(b) for b in read_partition(inp, source, part)), describe
 
 
@@ -187,6 +189,7 @@ def _run(spec: TaskSpec, result: TaskResult, skip: Quarantine | None) -> None:
         try:
             for batch in out:
                 writer.write_batch(batch)
+                inject("map")
             result.map_output = writer.close()
         except BaseException:
             writer.abort()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gristmill.faults import inject
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleOutput
 from gristmill.shuffle.keys import partition_of, sort_pairs
@@ -94,6 +95,7 @@ class ShuffleWriter:
         writer = RunWriter(path, keep_keys=self.output.spec.kind is ShuffleKind.SORT)
         try:
             total = self._flush(writer)
+            inject("spill")
         except BaseException:
             writer.abort()
             raise
