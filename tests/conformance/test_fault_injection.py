@@ -8,6 +8,7 @@ polls the destination throughout: it must never show a partial file or a manifes
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -161,3 +162,34 @@ def test_driver_killed_then_resumed(
     assert _snapshot(out) == final
     assert watcher.problems == []
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
+
+
+SLOW_JOB = """
+import sys, time
+import gristmill as gm
+gm.from_items(range(40), partitions=8).map(lambda x: time.sleep(0.5) or x).write_text(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cancel_cleans_up_and_exits_130(sig: signal.Signals, tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_JOB)
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    proc = subprocess.Popen(
+        [*_cmd(scratch), str(script), str(out)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(tmp_path.glob(".out.gristmill-*/_attempts")):
+        time.sleep(0.02)
+    time.sleep(0.5)  # tasks are running
+    os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C reaches the whole process group
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130, err
+    assert not out.exists()
+    assert _leftovers(tmp_path, scratch, script) == []
