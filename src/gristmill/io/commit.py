@@ -133,7 +133,11 @@ class OutputCommitter:
 
         Writing the manifest inside staging before the rename means the destination is never
         seen without it; the staging area keeps its resume records until the manifest exists.
+        Committing the same job again is detected (the manifest names the job) and changes
+        nothing.
         """
+        if self.committed_by_us():
+            return [os.path.join(self.dest, str(p["name"])) for p in self._manifest()["files"]]
         self.check()
         shutil.rmtree(self.attempts, ignore_errors=True)
         parts = sorted(self.parts, key=lambda p: str(p["name"]))
@@ -156,6 +160,18 @@ class OutputCommitter:
         self._remove_orphans()
         self.lock.release()
         return [os.path.join(self.dest, str(p["name"])) for p in parts]
+
+    def _manifest(self) -> dict[str, Any]:
+        try:
+            with open(os.path.join(self.dest, SUCCESS), encoding="utf-8") as f:
+                body: dict[str, Any] = json.load(f)
+                return body
+        except (OSError, ValueError):
+            return {}
+
+    def committed_by_us(self) -> bool:
+        """True once this job's output is in place (its manifest names this job id)."""
+        return self._manifest().get("job_id") == self.job_id
 
     def _remove_orphans(self) -> None:
         """Staging left by killed runs of this destination (we hold its lock, so they are dead)."""
