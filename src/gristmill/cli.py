@@ -16,69 +16,30 @@ from typing import Any, TypeVar
 
 import click
 
-from gristmill.config import EXECUTORS, Config, use_config
+from gristmill.config import Config, use_config
 from gristmill.errors import GristmillError, JobFailedError, UsageError
+from gristmill.options import ENGINE_OPTIONS, config_from
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def engine_options(fn: F) -> F:
     """Flags every job-running command takes; unset ones fall back to GRISTMILL_* variables."""
-    options = [
-        click.option("--executor", type=click.Choice(EXECUTORS), help="inline or local."),
-        click.option("--workers", type=click.IntRange(min=1), help="Worker processes."),
-        click.option("--memory", help="Per-worker memory budget, e.g. 512MB."),
-        click.option("--scratch-dir", type=click.Path(file_okay=False), help="Spill directory."),
-        click.option("--partitions", type=click.IntRange(min=1), help="Default shuffle width."),
-        click.option("--progress/--no-progress", default=None, help="Progress bars."),
-        click.option(
-            "--skip-bad-records",
-            is_flag=True,
-            default=None,
-            help="Skip bad records into OUTPUT/_quarantine/ instead of failing.",
-        ),
-        click.option(
-            "--skip-corrupt-files",
-            is_flag=True,
-            default=None,
-            help="Skip corrupt compressed files whole (counted) instead of failing.",
-        ),
-        click.option(
-            "--max-bad-records",
-            type=click.FloatRange(min=0),
-            help="Skip budget: a count, or a fraction of records read if below 1.",
-        ),
-        click.option(
-            "--resume",
-            is_flag=True,
-            default=None,
-            help="Reuse committed tasks of a killed earlier run writing the same output.",
-        ),
-        click.option(
-            "--task-timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            help="Seconds per attempt.",
-        ),
-    ]
-    for option in reversed(options):
+    for opt in reversed(ENGINE_OPTIONS):
+        if opt.toggle:
+            option = click.option(f"--{opt.name}/--no-{opt.name}", default=None, help=opt.help)
+        elif opt.kind is bool:
+            option = click.option(f"--{opt.name}", is_flag=True, default=None, help=opt.help)
+        else:
+            kind: Any = click.Choice(opt.choices) if opt.choices else opt.kind
+            option = click.option(f"--{opt.name}", type=kind, help=opt.help)
         fn = option(fn)
     return fn
 
 
 def build_config(opts: dict[str, Any]) -> Config:
-    return Config.resolve(
-        executor=opts.get("executor"),
-        workers=opts.get("workers"),
-        memory=opts.get("memory"),
-        scratch_dir=opts.get("scratch_dir"),
-        partitions=opts.get("partitions"),
-        progress=opts.get("progress"),
-        task_timeout=opts.get("task_timeout"),
-        skip_bad_records=opts.get("skip_bad_records"),
-        max_bad_records=opts.get("max_bad_records"),
-        skip_corrupt_files=opts.get("skip_corrupt_files"),
-        resume=opts.get("resume"),
-    )
+    """The Config for a command's parsed engine flags."""
+    return config_from(opts)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -75,6 +75,10 @@ class Config:
             raise UsageError(f"memory budget too small: {self.memory} bytes (minimum 1MB)")
         if self.task_timeout is not None and self.task_timeout <= 0:
             raise UsageError(f"task_timeout must be positive, got {self.task_timeout}")
+        if self.partitions is not None and self.partitions < 1:
+            raise UsageError(f"partitions must be at least 1, got {self.partitions}")
+        if self.max_bad_records is not None and self.max_bad_records < 0:
+            raise UsageError(f"max_bad_records must be >= 0, got {self.max_bad_records}")
         if self.max_attempts < 1:
             raise UsageError("max_attempts must be at least 1")
 

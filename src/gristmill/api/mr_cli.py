@@ -17,8 +17,9 @@ from gristmill.api.mapreduce import MapReduceJob
 from gristmill.api.mr_compile import compile_job
 from gristmill.api.mr_protocol import encode_line, json_pair
 from gristmill.api.sources import read_text
-from gristmill.config import EXECUTORS, Config
+from gristmill.config import Config
 from gristmill.errors import GristmillError, UsageError
+from gristmill.options import add_to_argparse, config_from
 from gristmill.runtime.result import JobResult
 
 
@@ -27,17 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="*", help="input files, directories or globs (- = stdin)")
     parser.add_argument("-o", "--output", help="output directory (default: stdout)")
     parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--executor", choices=EXECUTORS)
-    parser.add_argument("--workers", type=int)
-    parser.add_argument("--memory")
-    parser.add_argument("--scratch-dir")
-    parser.add_argument("--task-timeout", type=float)
-    parser.add_argument("--skip-bad-records", action="store_true", default=None)
-    parser.add_argument("--max-bad-records", type=float)
-    parser.add_argument("--skip-corrupt-files", action="store_true", default=None)
-    parser.add_argument("--resume", action="store_true", default=None)
     parser.add_argument("--output-format", choices=("text", "json"), help="default: text")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    add_to_argparse(parser)
     return parser
 
 
@@ -47,18 +39,7 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
     engine, rest = _parser().parse_known_args(args)
     try:
         job = cls(rest)
-        config = Config.resolve(
-            executor=engine.executor,
-            workers=engine.workers,
-            memory=engine.memory,
-            scratch_dir=engine.scratch_dir,
-            progress=engine.progress,
-            task_timeout=engine.task_timeout,
-            skip_bad_records=engine.skip_bad_records,
-            max_bad_records=engine.max_bad_records,
-            skip_corrupt_files=engine.skip_corrupt_files,
-            resume=engine.resume,
-        )
+        config = config_from(vars(engine))
         with tempfile.TemporaryDirectory(prefix="gristmill-io-", dir=config.scratch_dir) as tmp:
             result = _run(job, engine, config, tmp)
     except SystemExit:
