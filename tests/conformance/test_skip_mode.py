@@ -152,3 +152,39 @@ def test_corrupt_compressed_file_fails_or_is_skipped_whole(executor: str, tmp_pa
     lines = "".join(p.read_text() for p in sorted(out.glob("part-*"))).splitlines()
     assert lines == good  # nothing at all from the corrupt file
     assert result.counters["corrupt_files.skipped"] == 1
+
+
+def _die_on_poison(line: str) -> str:
+    if "poison" in line:
+        os._exit(11)  # like a crash in a C extension: no exception, the worker is gone
+    return line.upper()
+
+
+def test_records_that_crash_the_worker_are_found_and_skipped(tmp_path: Path) -> None:
+    lines = [f"line {i}" for i in range(5000)]
+    for i in (17, 1234, 4000):
+        lines[i] = f"poison {i}"
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = (
+        gm.read_text(str(src))
+        .map(_die_on_poison)
+        .write_text(str(out), config=_cfg("local", tmp_path, split_size=20_000))
+    )
+    got = "".join(p.read_text() for p in sorted(out.glob("part-*"))).splitlines()
+    assert got == [ln.upper() for ln in lines if "poison" not in ln]
+    bad = _quarantine(out)
+    offsets = sorted(sum(len(x) + 1 for x in lines[:i]) for i in (17, 1234, 4000))
+    found = sorted(
+        int(b["location"].split("byte offset ")[1].split(")")[0].split(":")[0]) for b in bad
+    )
+    assert found == offsets
+    assert all(b["location"].startswith(str(src)) for b in bad)
+    assert [b["error"] for b in bad] == ["crashed the worker process"] * 3
+    assert result.counters["bad_records.skipped"] == 3
+    strict = gm.Config(
+        executor="local", workers=2, progress=False, scratch_dir=str(tmp_path / "s"), max_attempts=2
+    )
+    with pytest.raises(gm.JobFailedError, match="worker process died"):
+        gm.read_text(str(src)).map(_die_on_poison).count(config=strict)

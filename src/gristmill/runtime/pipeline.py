@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,6 +52,39 @@ def _segments(ops: tuple[Op, ...]) -> list[tuple[Op, ...] | Op]:
 
 
 SkipBad = Callable[[str, str, Any], None]  # (location, error, record): skip mode's quarantine
+CRASHED = "crashed the worker process"
+
+
+class Isolation:
+    """Crash narrowing (skip mode, after a worker died): one record at a time.
+
+    Before each record its index within the task goes to a progress file, so when the worker
+    dies the driver knows which record killed it; records it already blamed are skipped (and
+    quarantined) on the next attempt. This is Hadoop's SkipBadRecords, without the halving.
+    """
+
+    def __init__(self, progress_path: str, crashed: frozenset[int]) -> None:
+        self.crashed = crashed
+        self._fd = os.open(progress_path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        self.seen = 0
+
+    def mark(self, index: int) -> None:
+        data = f"{index}\n".encode()
+        os.pwrite(self._fd, data, 0)
+        os.ftruncate(self._fd, len(data))
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def read_progress(path: str) -> int | None:
+    """The index of the record a dead isolated attempt was processing."""
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def run_pipeline(
@@ -58,6 +92,7 @@ def run_pipeline(
     batches: Iterator[Batch],
     describe: Callable[[Any], str],
     skip: SkipBad | None = None,
+    isolation: Isolation | None = None,
 ) -> Iterator[list[Any]]:
     """The output batches of `ops` applied to `batches`; empty batches are dropped.
 
@@ -69,7 +104,8 @@ def run_pipeline(
         if isinstance(segment, Op):
             stream = _partitions(segment, stream)
         else:
-            stream = _records(segment, stream, describe, skip)
+            stream = _records(segment, stream, describe, skip, isolation)
+            isolation = None  # narrowing follows the input records, i.e. the first segment
     for records, _origin in stream:
         if records:
             yield records
@@ -80,7 +116,12 @@ def _records(
     stream: Iterator[tuple[list[Any], Origin | None]],
     describe: Callable[[Any], str],
     skip: SkipBad | None,
+    isolation: Isolation | None = None,
 ) -> Iterator[tuple[list[Any], Origin | None]]:
+    if isolation is not None and skip is not None:
+        for source, origin in stream:
+            yield _isolated(ops, source, origin, describe, skip=skip, isolation=isolation), None
+        return
     for source, origin in stream:
         records = source
         try:
@@ -92,6 +133,38 @@ def _records(
                 raise
             records = _skip_bad(ops, source, origin, describe, skip)
         yield records, None
+
+
+def _isolated(
+    ops: tuple[Op, ...],
+    source: list[Any],
+    origin: Origin | None,
+    describe: Callable[[Any], str],
+    *,
+    skip: SkipBad,
+    isolation: Isolation,
+) -> list[Any]:
+    out: list[Any] = []
+    for index, record in enumerate(source):
+        position = isolation.seen
+        isolation.seen += 1
+        if position in isolation.crashed:
+            skip(_where(origin, index, describe, record), CRASHED, record)
+            continue
+        isolation.mark(position)
+        one = [record]
+        try:
+            for op in ops:
+                one = apply_op(op, one)
+        except Exception as exc:
+            skip(_where(origin, index, describe, record), f"{type(exc).__name__}: {exc}", record)
+            continue
+        out.extend(one)
+    return out
+
+
+def _where(origin: Origin | None, index: int, describe: Callable[[Any], str], record: Any) -> str:
+    return origin.locate(index) if origin is not None else describe(record)
 
 
 def _skip_bad(

@@ -40,6 +40,7 @@ from gristmill.runtime.events import (
     TaskFailed,
     TaskFinished,
 )
+from gristmill.runtime.pipeline import read_progress
 from gristmill.runtime.quarantine import COUNTER as QUARANTINE_COUNTER
 from gristmill.runtime.result import JobResult, StageSummary
 from gristmill.runtime.sinks import SinkResult
@@ -100,6 +101,7 @@ class _Driver:
     summaries: list[StageSummary] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)  # committed attempts' skipped records
     resumed: dict[int, dict[str, Any]] = field(default_factory=dict)  # final tasks already done
+    crashes: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)  # narrowing
     bad_records: int = 0
     records_read: int = 0
 
@@ -225,6 +227,7 @@ class _Driver:
             source,
             self.config.skip_bad_records,
             self.config.skip_corrupt_files,
+            self.crashes.get((stage.id, index)),
         )
 
     def failed(
@@ -234,9 +237,19 @@ class _Driver:
         sources: dict[int, ReduceSource],
         sink_dir: str | None,
     ) -> None:
-        retry = failure.attempt < self.config.max_attempts
+        if self.narrow_crash(stage, failure, sources, sink_dir):
+            return
+        blamed = len(self.crashes.get((stage.id, failure.index), ()))
+        retry = failure.attempt < self.config.max_attempts + blamed
         self.emit(
-            TaskFailed(self.job_id, stage.id, failure.index, failure.attempt, failure.error, retry)
+            TaskFailed(
+                self.job_id,
+                stage.id,
+                failure.index,
+                failure.attempt,
+                failure.error,
+                will_retry=retry,
+            )
         )
         if retry:
             self.backend.submit(
@@ -249,6 +262,42 @@ class _Driver:
             location=failure.location,
             user_traceback=failure.traceback,
         )
+
+    def narrow_crash(
+        self,
+        stage: Stage,
+        failure: TaskFailure,
+        sources: dict[int, ReduceSource],
+        sink_dir: str | None,
+    ) -> bool:
+        """Skip mode: find the record that kills workers, as Hadoop's SkipBadRecords does.
+
+        After a crash the task reruns isolated (a record at a time, progress on disk); when an
+        isolated attempt dies, the record it was on is blamed and skipped next time. Returns
+        True when a retry was scheduled that does not count against the task's attempts.
+        """
+        key = (stage.id, failure.index)
+        if not (failure.crashed and self.config.skip_bad_records and key in self.crashes):
+            if failure.crashed and self.config.skip_bad_records:
+                self.crashes[key] = ()  # the next attempt (counted as usual) runs isolated
+            return False
+        dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
+        position = read_progress(dead.progress_path)
+        if position is None or position in self.crashes[key]:
+            return False
+        self.crashes[key] = (*self.crashes[key], position)
+        self.emit(
+            TaskFailed(
+                self.job_id,
+                stage.id,
+                failure.index,
+                failure.attempt,
+                f"{failure.error}; skipping input record {position} of the task",
+                will_retry=True,
+            )
+        )
+        self.backend.submit(self.spec(stage, failure.index, failure.attempt + 1, sources, sink_dir))
+        return True
 
     def reduce_sources(self, stage: Stage) -> dict[int, ReduceSource]:
         sources: dict[int, ReduceSource] = {}

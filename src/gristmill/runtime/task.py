@@ -19,7 +19,7 @@ from gristmill.io.formats import Batch, CorruptFileError, read_split, verify_com
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
 from gristmill.runtime.context import task_counters, task_environment
-from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, run_pipeline
+from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, Isolation, run_pipeline
 from gristmill.runtime.quarantine import Quarantine
 from gristmill.runtime.sinks import SinkResult, SinkWriter
 from gristmill.shuffle.reader import ReduceSource, read_partition
@@ -41,6 +41,13 @@ class TaskSpec:
     reduce_source: ReduceSource | None = None
     skip_bad_records: bool = False
     skip_corrupt_files: bool = False
+    crashed_records: tuple[int, ...] | None = None  # set: isolate records (crash narrowing)
+
+    @property
+    def progress_path(self) -> str:
+        """Where an isolated attempt records the input record it is processing."""
+        name = f"progress-{self.stage.id}-{self.index:05d}.a{self.attempt}"
+        return os.path.join(self.job_dir, name)
 
     @property
     def name(self) -> str:
@@ -180,7 +187,19 @@ def _run(spec: TaskSpec, result: TaskResult, skip: Quarantine | None) -> None:
         "shuffle.records_read" if isinstance(pipeline.input, ShuffleInput) else "input.records"
     )
     counted_batches = _counted(batches, result.counters, counted)
-    out = run_pipeline(pipeline.ops, counted_batches, describe, skip)
+    isolation = None
+    if skip is not None and spec.crashed_records is not None:
+        isolation = Isolation(spec.progress_path, frozenset(spec.crashed_records))
+    try:
+        out = run_pipeline(pipeline.ops, counted_batches, describe, skip, isolation)
+        _deliver(spec, result, out)
+    finally:
+        if isolation is not None:
+            isolation.close()
+
+
+def _deliver(spec: TaskSpec, result: TaskResult, out: Iterator[list[Any]]) -> None:
+    """Feed the task's output into its shuffle writer or its sink."""
     output = spec.stage.output
     if output is not None:
         run_dir = spec.shuffle_dir(output.shuffle_id)
