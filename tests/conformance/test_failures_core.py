@@ -275,3 +275,15 @@ def test_resume_after_driver_kill_reuses_committed_tasks(tmp_path: Path) -> None
         f"part-{i:05d}" for i in range(8)
     ]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_unpicklable_functions_and_items_rejected_before_work(tmp_path: Path) -> None:
+    import threading
+
+    lock = threading.Lock()
+    cfg = _cfg("local", tmp_path)
+    with pytest.raises(gm.UsageError, match=r"cannot send map\(.*<lambda>\) to worker processes"):
+        gm.from_items([1]).map(lambda x: (lock, x)).count(config=cfg)
+    with pytest.raises(gm.UsageError, match="items given to from_items"):
+        gm.from_items([lock]).count(config=cfg)
+    assert not list((tmp_path / "s").glob("gristmill-*")), "rejected before any work"

@@ -28,7 +28,7 @@ from gristmill.io.commit import OutputCommitter
 from gristmill.io.formats import check_unchanged
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.sinks import Sink
-from gristmill.plan.stages import FileInput, ShuffleInput, Stage, StageGraph
+from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageGraph
 from gristmill.runtime.backends import Backend, InlineBackend
 from gristmill.runtime.events import (
     Event,
@@ -77,13 +77,14 @@ def check_picklable(graph: StageGraph) -> None:
     """Reject user functions that cannot travel to workers before any work starts."""
     for stage in graph.stages:
         for pipeline in stage.pipelines:
-            for op in pipeline.ops:
+            things: list[tuple[str, Any]] = [(op.describe(), op) for op in pipeline.ops]
+            if isinstance(pipeline.input, ItemsInput):
+                things.append(("the items given to from_items", pipeline.input))
+            for what, thing in things:
                 try:
-                    cloudpickle.dumps(op)
+                    cloudpickle.dumps(thing)
                 except Exception as exc:
-                    raise UsageError(
-                        f"cannot send {op.describe()} to worker processes: {exc}"
-                    ) from exc
+                    raise UsageError(f"cannot send {what} to worker processes: {exc}") from exc
 
 
 @dataclass
