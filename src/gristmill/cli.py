@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import runpy
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -153,6 +154,35 @@ def streaming(args: tuple[str, ...], **opts: Any) -> None:
     job, output, overwrite = parse_streaming(args)
     config = build_config(opts)
     _finish(job.dataset().write_text(output, overwrite=overwrite, config=config))
+
+
+@cli.command(name="replay")
+@click.argument("bundle_id")
+@click.option("--pdb", "use_pdb", is_flag=True, help="Stop in pdb where the task fails.")
+@reporting
+def replay_command(bundle_id: str, use_pdb: bool) -> None:
+    """Rerun one failed task attempt in this process, from its recorded input split."""
+    from gristmill.runtime import replay
+    from gristmill.runtime.pipeline import LOCATION_ATTR
+    from gristmill.runtime.task import execute_task, user_traceback
+
+    spec = replay.load(bundle_id)
+    click.echo(f"replaying {spec.name} (attempt {spec.attempt}) of job {spec.job_id}", err=True)
+    try:
+        result = execute_task(spec)
+    except Exception as exc:
+        shutil.rmtree(spec.job_dir, ignore_errors=True)
+        where = getattr(exc, LOCATION_ATTR, "")
+        click.echo(user_traceback(exc), err=True, nl=False)
+        if where:
+            click.echo(f"record: {where}", err=True)
+        if use_pdb:
+            import pdb
+
+            pdb.post_mortem(exc.__traceback__)
+        sys.exit(1)
+    shutil.rmtree(spec.job_dir, ignore_errors=True)
+    click.echo(f"the task succeeded on replay: {result.counters}", err=True)
 
 
 def main() -> None:

@@ -116,3 +116,44 @@ def test_import_stays_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_replay_reruns_the_failed_attempt_in_process(tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys, gristmill as gm\n"
+        "def parse(line):\n"
+        "    return int(line)\n"
+        "gm.read_text(sys.argv[1]).map(parse).write_text(sys.argv[2])\n"
+    )
+    src = tmp_path / "in.txt"
+    src.write_text("1\n2\nthree\n4\n")
+    env = {**os.environ, "GRISTMILL_HOME": str(tmp_path / "home")}
+    failed = subprocess.run(
+        [GRISTMILL, "run", "--workers", "2", str(script), str(src), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert failed.returncode == 1
+    bundle = failed.stderr.split("gristmill replay ")[1].split()[0]
+    replayed = subprocess.run(
+        [GRISTMILL, "replay", bundle], capture_output=True, text=True, env=env, check=False
+    )
+    assert replayed.returncode == 1
+    assert "in parse" in replayed.stderr and "invalid literal for int()" in replayed.stderr
+    assert f"{src}, line 3 (byte offset 4)" in replayed.stderr
+    debugged = subprocess.run(
+        [GRISTMILL, "replay", bundle, "--pdb"],
+        input="p line\nq\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert "'three'" in debugged.stdout  # pdb stopped in the user's frame
+    bad_id = subprocess.run(
+        [GRISTMILL, "replay", "../etc/passwd"], capture_output=True, text=True, env=env, check=False
+    )
+    assert bad_id.returncode == 2 and "not a replay id" in bad_id.stderr

@@ -29,6 +29,7 @@ from gristmill.io.formats import check_unchanged
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.sinks import Sink
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageGraph
+from gristmill.runtime import replay
 from gristmill.runtime.backends import Backend, InlineBackend
 from gristmill.runtime.events import (
     Event,
@@ -257,8 +258,13 @@ class _Driver:
                 self.spec(stage, failure.index, failure.attempt + 1, sources, sink_dir)
             )
             return
+        message = _failure_message(failure, self.config.max_attempts)
+        dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
+        bundle = replay.save(dead)
+        if bundle is not None:
+            message += f"\n  replay this attempt in-process: gristmill replay {bundle} [--pdb]"
         raise JobFailedError(
-            _failure_message(failure, self.config.max_attempts),
+            message,
             task=failure.name,
             location=failure.location,
             user_traceback=failure.traceback,

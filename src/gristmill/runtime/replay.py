@@ -1,0 +1,65 @@
+"""Replay bundles: a failed task attempt, saved so `gristmill replay` can rerun it in-process.
+
+A bundle is the attempt's task spec (cloudpickled, since it holds the user's functions) in a
+private directory under ``$GRISTMILL_HOME`` (default ``~/.gristmill``), mode 0600. It is only
+ever loaded by its owner's explicit `gristmill replay`; nothing served or shared reads it.
+Tasks reading files or in-memory items can be replayed; a task reading shuffle data cannot yet
+(its map outputs are gone with the job's scratch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+
+import cloudpickle
+
+from gristmill.errors import UsageError
+from gristmill.plan.stages import ShuffleInput
+from gristmill.runtime.task import TaskSpec
+
+_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}-s[0-9]+-t[0-9]+$")
+
+
+def replay_root() -> str:
+    return os.path.join(
+        os.environ.get("GRISTMILL_HOME") or os.path.expanduser("~/.gristmill"), "replay"
+    )
+
+
+def can_replay(spec: TaskSpec) -> bool:
+    pipeline, _ = spec.stage.task_input(spec.index)
+    return not isinstance(pipeline.input, ShuffleInput)
+
+
+def save(spec: TaskSpec) -> str | None:
+    """Save `spec` for replay; returns its id, or None if this task cannot be replayed."""
+    if not can_replay(spec):
+        return None
+    bundle_id = f"{spec.job_id}-s{spec.stage.id}-t{spec.index}"
+    root = replay_root()
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    path = os.path.join(root, f"{bundle_id}.task")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(cloudpickle.dumps(spec))
+    return bundle_id
+
+
+def load(bundle_id: str) -> TaskSpec:
+    """The saved spec, re-pointed at fresh scratch and output directories."""
+    if not _ID.match(bundle_id):  # ids are identifiers, never paths
+        raise UsageError(f"not a replay id: {bundle_id!r}")
+    path = os.path.join(replay_root(), f"{bundle_id}.task")
+    try:
+        with open(path, "rb") as f:
+            spec: TaskSpec = cloudpickle.loads(f.read())
+    except FileNotFoundError:
+        raise UsageError(f"no replay bundle {bundle_id} in {replay_root()}") from None
+    scratch = tempfile.mkdtemp(prefix="gristmill-replay-")
+    sink_dir = os.path.join(scratch, "out") if spec.sink_dir is not None else None
+    if sink_dir is not None:
+        os.makedirs(sink_dir)
+    return dataclasses.replace(spec, job_dir=scratch, sink_dir=sink_dir)
