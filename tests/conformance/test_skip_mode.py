@@ -188,3 +188,22 @@ def test_records_that_crash_the_worker_are_found_and_skipped(tmp_path: Path) -> 
     )
     with pytest.raises(gm.JobFailedError, match="worker process died"):
         gm.read_text(str(src)).map(_die_on_poison).count(config=strict)
+
+
+def _sum_unless_three(values: Any) -> int:
+    values = list(values)
+    if len(values) == 3:
+        raise ValueError("three")
+    return sum(values)
+
+
+def test_failing_group_is_located_and_others_stay_whole(tmp_path: Path) -> None:
+    data = [(k, v) for k in range(40) for v in range(k % 5 + 1)]  # groups of 1..5 values
+    ds = gm.from_items(data, partitions=3).group_by_key(2).map_values(_sum_unless_three)
+    strict = gm.Config(executor="inline", progress=False, max_attempts=1)
+    with pytest.raises(gm.JobFailedError) as info:
+        ds.collect(config=strict)
+    assert "key 2" in info.value.location  # the first key with three values
+    got = dict(ds.collect(config=_cfg("inline", tmp_path)))
+    expected = {k: sum(range(k % 5 + 1)) for k in range(40) if k % 5 != 2}
+    assert got == expected  # the replayed good groups kept all their values

@@ -157,3 +157,35 @@ def test_replay_reruns_the_failed_attempt_in_process(tmp_path: Path) -> None:
         [GRISTMILL, "replay", "../etc/passwd"], capture_output=True, text=True, env=env, check=False
     )
     assert bad_id.returncode == 2 and "not a replay id" in bad_id.stderr
+
+
+def test_replay_of_a_reduce_task_uses_its_saved_shuffle_input(tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys, gristmill as gm\n"
+        "def total(values):\n"
+        "    values = list(values)\n"
+        "    if len(values) == 3:\n"
+        "        raise ValueError(f'three values: {sorted(values)}')\n"
+        "    return sum(values)\n"
+        "pairs = gm.read_text(sys.argv[1]).map(lambda ln: (ln.split()[0], int(ln.split()[1])))\n"
+        "pairs.group_by_key(partitions=3).map_values(total).write_text(sys.argv[2])\n"
+    )
+    src = tmp_path / "in.txt"
+    src.write_text("a 1\nb 2\nc 3\nc 4\nc 5\nd 6\n")
+    env = {**os.environ, "GRISTMILL_HOME": str(tmp_path / "home")}
+    failed = subprocess.run(
+        [GRISTMILL, "run", "--workers", "2", str(script), str(src), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert failed.returncode == 1 and "stage 1" in failed.stderr
+    bundle = failed.stderr.split("gristmill replay ")[1].split()[0]
+    replayed = subprocess.run(
+        [GRISTMILL, "replay", bundle], capture_output=True, text=True, env=env, check=False
+    )
+    assert replayed.returncode == 1
+    assert "ValueError: three values: [3, 4, 5]" in replayed.stderr
+    assert "key 'c'" in replayed.stderr

@@ -15,6 +15,7 @@ from typing import Any
 
 from gristmill.io.formats import Batch, Origin
 from gristmill.plan.ops import Op, OpKind
+from gristmill.shuffle.reader import Values
 
 BATCH = 4096
 LOCATION_ATTR = "gristmill_location"
@@ -177,6 +178,10 @@ def _skip_bad(
     """Replay a failed batch record by record, keeping the good ones' output."""
     out: list[Any] = []
     for index, record in enumerate(source):
+        if not _rewind(record):  # a streamed group already read: never emit a partial result
+            where = _where(origin, index, describe, record)
+            skip(where, "group too large to replay after a failure in its batch", record[0])
+            continue
         one = [record]
         try:
             for op in ops:
@@ -202,11 +207,19 @@ def _partitions(
         raise
 
 
+def _rewind(record: Any) -> bool:
+    """Group values are single-pass: False if this record's can no longer be replayed whole."""
+    if type(record) is tuple and len(record) == 2 and isinstance(record[1], Values):
+        return record[1].rewind()
+    return True
+
+
 def _locate(
     ops: tuple[Op, ...], source: list[Any], origin: Origin | None, describe: Callable[[Any], str]
 ) -> str:
     """Replay records one by one to find the first that fails; describe where it came from."""
     for index, record in enumerate(source):
+        _rewind(record)
         try:
             one = [record]
             for op in ops:

@@ -3,8 +3,8 @@
 A bundle is the attempt's task spec (cloudpickled, since it holds the user's functions) in a
 private directory under ``$GRISTMILL_HOME`` (default ``~/.gristmill``), mode 0600. It is only
 ever loaded by its owner's explicit `gristmill replay`; nothing served or shared reads it.
-Tasks reading files or in-memory items can be replayed; a task reading shuffle data cannot yet
-(its map outputs are gone with the job's scratch).
+For a task that reads shuffle data, the frames of its partition are copied out of the map
+outputs into the bundle (still compressed), since the job's scratch is deleted when it ends.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import tempfile
 import cloudpickle
 
 from gristmill.errors import UsageError
+from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
 from gristmill.runtime.task import TaskSpec
+from gristmill.shuffle.runfile import copy_frames, read_index
 
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}-s[0-9]+-t[0-9]+$")
 
@@ -29,18 +31,27 @@ def replay_root() -> str:
     )
 
 
-def can_replay(spec: TaskSpec) -> bool:
-    pipeline, _ = spec.stage.task_input(spec.index)
-    return not isinstance(pipeline.input, ShuffleInput)
+def _keep_shuffle_input(spec: TaskSpec, folder: str) -> TaskSpec:
+    """Copy the frames this reduce task reads into `folder`; point the spec at the copies."""
+    pipeline, part = spec.stage.task_input(spec.index)
+    source = spec.reduce_source
+    if not isinstance(pipeline.input, ShuffleInput) or source is None:
+        return spec
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    ranged = pipeline.input.kind is ShuffleKind.SORT  # range reads filter by key themselves
+    runs = []
+    for number, run in enumerate(source.runs):
+        frames = [f for f in read_index(run.path) if ranged or f.partition == part]
+        runs.append(copy_frames(run, frames, os.path.join(folder, f"run-{number:05d}")))
+    return dataclasses.replace(spec, reduce_source=dataclasses.replace(source, runs=tuple(runs)))
 
 
-def save(spec: TaskSpec) -> str | None:
-    """Save `spec` for replay; returns its id, or None if this task cannot be replayed."""
-    if not can_replay(spec):
-        return None
+def save(spec: TaskSpec) -> str:
+    """Save `spec` (and the shuffle data it reads) for replay; returns the bundle id."""
     bundle_id = f"{spec.job_id}-s{spec.stage.id}-t{spec.index}"
     root = replay_root()
     os.makedirs(root, mode=0o700, exist_ok=True)
+    spec = _keep_shuffle_input(spec, os.path.join(root, f"{bundle_id}.runs"))
     path = os.path.join(root, f"{bundle_id}.task")
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:

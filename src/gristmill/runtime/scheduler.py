@@ -261,8 +261,7 @@ class _Driver:
         message = _failure_message(failure, self.config.max_attempts)
         dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
         bundle = replay.save(dead)
-        if bundle is not None:
-            message += f"\n  replay this attempt in-process: gristmill replay {bundle} [--pdb]"
+        message += f"\n  replay this attempt in-process: gristmill replay {bundle} [--pdb]"
         raise JobFailedError(
             message,
             task=failure.name,

@@ -39,12 +39,22 @@ class Values(Iterator[Any]):
     driver arrive whole.
     """
 
-    __slots__ = ("_done", "_expired", "_it")
+    __slots__ = ("_done", "_expired", "_it", "_list", "_started")
 
     def __init__(self, values: Iterable[Any]) -> None:
+        self._list = values if isinstance(values, list) else None
         self._it = iter(values)
         self._done = False
         self._expired = False
+        self._started = False
+
+    def rewind(self) -> bool:
+        """Start over to replay a failed record; False if streamed values were already read."""
+        if self._list is None:
+            return not self._started
+        self._it = iter(self._list)
+        self._done = self._expired = self._started = False
+        return True
 
     def __iter__(self) -> Values:
         if self._done:
@@ -59,6 +69,7 @@ class Values(Iterator[Any]):
                 "group values were read after the next group started; consume them inside the "
                 "function that receives them, or keep list(values)"
             )
+        self._started = True
         try:
             return next(self._it)
         except StopIteration:

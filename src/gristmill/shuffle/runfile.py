@@ -9,6 +9,7 @@ reducer reads only its own frames.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import struct
@@ -86,6 +87,22 @@ class RunWriter:
     def abort(self) -> None:
         self._file.close()
         os.unlink(self.path)
+
+
+def copy_frames(source: RunInfo, keep: list[FrameInfo], dest: str) -> RunInfo:
+    """A new run file holding only `keep` frames of `source`, copied compressed and unchanged."""
+    frames: list[FrameInfo] = []
+    with open(source.path, "rb") as src, open(dest, "wb") as out:
+        for frame in keep:
+            src.seek(frame.offset)
+            data = src.read(frame.length)
+            frames.append(dataclasses.replace(frame, offset=out.tell()))
+            out.write(data)
+        index_offset = out.tell()
+        out.write(pickle.dumps(frames, protocol=pickle.HIGHEST_PROTOCOL))
+        out.write(_TRAILER.pack(index_offset, _MAGIC))
+        size = out.tell()
+    return RunInfo(dest, source.total_order, size, sum(f.count for f in frames))
 
 
 def read_index(path: str) -> list[FrameInfo]:
