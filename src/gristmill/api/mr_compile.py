@@ -54,16 +54,26 @@ class MapPhase:
             yield from mapped
 
 
-def _combine(step: Step, pairs: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
-    combiner = step.combiner
-    assert combiner is not None
+def sorted_buffers(
+    pairs: Iterator[tuple[Any, Any]], size: int = COMBINE_BUFFER
+) -> Iterator[list[tuple[Any, Any]]]:
+    """Map output cut into bounded buffers, each sorted by key: what a combiner runs over."""
     buffer: list[tuple[Any, Any]] = []
     for pair in pairs:
         buffer.append(pair)
-        if len(buffer) >= COMBINE_BUFFER:
-            yield from _run_combiner(step, combiner, buffer)
+        if len(buffer) >= size:
+            sort_pairs(buffer)
+            yield buffer
             buffer = []
     if buffer:
+        sort_pairs(buffer)
+        yield buffer
+
+
+def _combine(step: Step, pairs: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    combiner = step.combiner
+    assert combiner is not None
+    for buffer in sorted_buffers(pairs):
         yield from _run_combiner(step, combiner, buffer)
 
 
@@ -72,7 +82,6 @@ def _run_combiner(
 ) -> Iterator[tuple[Any, Any]]:
     if step.combiner_init is not None:
         yield from _emit(step.combiner_init())
-    sort_pairs(buffer)
     start = 0
     while start < len(buffer):
         key = buffer[start][0]

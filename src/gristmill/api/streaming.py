@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gristmill.api.dataset import Dataset
+from gristmill.api.mr_compile import sorted_buffers
 from gristmill.api.pipes import Command, pipe_lines
 from gristmill.api.sources import read_text
-from gristmill.shuffle.keys import sort_pairs
-
-COMBINE_BUFFER = 100_000
 
 
 def split_line(line: str) -> tuple[str, str | None]:
@@ -48,20 +46,9 @@ class MapTask:
 
     def _combined(self, pairs: Iterator[tuple[str, str | None]]) -> Iterator[Any]:
         assert self.combiner is not None
-        buffer: list[tuple[str, str | None]] = []
-        for pair in pairs:
-            buffer.append(pair)
-            if len(buffer) >= COMBINE_BUFFER:
-                yield from self._combine(buffer)
-                buffer = []
-        if buffer:
-            yield from self._combine(buffer)
-
-    def _combine(self, buffer: list[tuple[str, str | None]]) -> Iterator[Any]:
-        assert self.combiner is not None
-        sort_pairs(buffer)
-        lines = (join_line(k, v) for k, v in buffer)
-        return (split_line(line) for line in pipe_lines(self.combiner, lines))
+        for buffer in sorted_buffers(pairs):
+            lines = (join_line(k, v) for k, v in buffer)
+            yield from (split_line(line) for line in pipe_lines(self.combiner, lines))
 
 
 @dataclass(frozen=True)
