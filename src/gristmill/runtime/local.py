@@ -95,9 +95,6 @@ class LocalBackend:
         child.close()
         return _Worker(process, parent)
 
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers if w.process.pid is not None]
-
     def submit(self, spec: TaskSpec) -> None:
         self._queue.append(spec)
         self._dispatch()

@@ -282,10 +282,11 @@ class _Driver:
         isolated attempt dies, the record it was on is blamed and skipped next time. Returns
         True when a retry was scheduled that does not count against the task's attempts.
         """
+        if not (failure.crashed and self.config.skip_bad_records):
+            return False
         key = (stage.id, failure.index)
-        if not (failure.crashed and self.config.skip_bad_records and key in self.crashes):
-            if failure.crashed and self.config.skip_bad_records:
-                self.crashes[key] = ()  # the next attempt (counted as usual) runs isolated
+        if key not in self.crashes:
+            self.crashes[key] = ()  # the next attempt (counted as usual) runs isolated
             return False
         dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
         position = read_progress(dead.progress_path)
