@@ -258,7 +258,7 @@ class _Driver:
                 self.spec(stage, failure.index, failure.attempt + 1, sources, sink_dir)
             )
             return
-        message = _failure_message(failure, self.config.max_attempts)
+        message = _failure_message(failure, failure.attempt)
         dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
         bundle = replay.save(dead)
         message += f"\n  replay this attempt in-process: gristmill replay {bundle} [--pdb]"
