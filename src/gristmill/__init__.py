@@ -11,7 +11,14 @@ Importing this package loads no heavy optional dependency (ray, pyarrow, fsspec,
 from gristmill.api.dataset import Dataset
 from gristmill.api.mapreduce import MapReduceJob, Step
 from gristmill.api.mr_protocol import decode_line, encode_line
-from gristmill.api.sources import from_items, read_csv, read_jsonl, read_text
+from gristmill.api.sources import (
+    from_items,
+    prefix_key,
+    read_binary_records,
+    read_csv,
+    read_jsonl,
+    read_text,
+)
 from gristmill.config import Config, use_config
 from gristmill.errors import (
     GristmillError,
@@ -41,6 +48,8 @@ __all__ = [
     "decode_line",
     "encode_line",
     "from_items",
+    "prefix_key",
+    "read_binary_records",
     "read_csv",
     "read_jsonl",
     "read_text",

@@ -67,6 +67,9 @@ class Config:
     resume: bool = False  # reuse the committed tasks of a killed earlier run of the same job
 
     def __post_init__(self) -> None:
+        for size in ("memory", "split_size"):  # Config(memory="512MB") reads as the flag does
+            if isinstance(getattr(self, size), str):
+                object.__setattr__(self, size, parse_size(getattr(self, size)))
         if self.executor not in EXECUTORS:
             raise UsageError(f"unknown executor {self.executor!r}; choose one of {EXECUTORS}")
         if self.workers < 1:
@@ -112,12 +115,15 @@ class Config:
             )
         if env.get("GRISTMILL_RESUME", "") not in ("", "0", "false", "no"):
             values["resume"] = True
+        if "GRISTMILL_SPLIT_SIZE" in env:
+            values["split_size"] = parse_size(env["GRISTMILL_SPLIT_SIZE"])
         if "GRISTMILL_SCRATCH" in env:
             values["scratch_dir"] = env["GRISTMILL_SCRATCH"]
         base = _active[-1] if _active else cls()
         merged = {**values, **{k: v for k, v in overrides.items() if v is not None}}
-        if "memory" in merged:
-            merged["memory"] = parse_size(merged["memory"])  # type: ignore[arg-type]
+        for size in ("memory", "split_size"):
+            if size in merged:
+                merged[size] = parse_size(merged[size])  # type: ignore[arg-type]
         return dataclasses.replace(base, **merged)  # type: ignore[arg-type]
 
 

@@ -35,6 +35,7 @@ ENGINE_OPTIONS = (
     EngineOption("memory", str, "Per-worker memory budget, e.g. 512MB."),
     EngineOption("scratch-dir", str, "Spill directory."),
     EngineOption("partitions", int, "Default shuffle width."),
+    EngineOption("split-size", str, "Input split size, e.g. 64MB (default: 16-128MB by input)."),
     EngineOption("progress", bool, "Progress bars (default: on a terminal).", toggle=True),
     EngineOption("task-timeout", float, "Seconds an attempt may run before it is retried."),
     EngineOption("skip-bad-records", bool, "Skip bad records into OUTPUT/_quarantine/."),

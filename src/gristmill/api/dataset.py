@@ -81,6 +81,20 @@ class Dataset:
         """`fn` receives an iterator over one partition's records and yields output records."""
         return self._narrow(OpKind.MAP_PARTITIONS, fn, "map_partitions")
 
+    def map_batches(self, fn: Callable[[Any], Any]) -> Dataset:
+        """`fn` receives a batch of records and returns a batch, for columnar work.
+
+        A batch is a list of records; for `read_binary_records` input it is a numpy ``uint8``
+        array of shape (records, record_size). `fn` may return either form: an array stays
+        columnar for a ``prefix_key`` sort or ``write_binary_records``.
+
+        >>> import gristmill as gm
+        >>> gm.from_items([1, 2, 3], partitions=1).map_batches(lambda b: [sum(b)]).collect(
+        ...     config=gm.Config(executor="inline", progress=False))
+        [6]
+        """
+        return self._narrow(OpKind.MAP_BATCHES, fn, "map_batches")
+
     def key_by(self, fn: Callable[[Any], Any]) -> Dataset:
         """``x -> (fn(x), x)``."""
         _check_fn(fn, "key_by")
@@ -234,6 +248,17 @@ class Dataset:
     ) -> JobResult:
         """Write ``part-NNNNN.jsonl`` files, one JSON value per record (tuples become lists)."""
         run = self._run(Sink(SinkKind.JSONL), config, output=path, overwrite=overwrite)
+        return run.result  # type: ignore[no-any-return]
+
+    def write_binary_records(
+        self, path: str, *, overwrite: bool = False, config: Config | None = None
+    ) -> JobResult:
+        """Write ``part-NNNNN`` files of raw binary records, as `read_binary_records` reads them.
+
+        Records must be ``bytes``; concatenated in name order, the part files hold every
+        record in dataset order.
+        """
+        run = self._run(Sink(SinkKind.BINARY), config, output=path, overwrite=overwrite)
         return run.result  # type: ignore[no-any-return]
 
     def explain(self, *, config: Config | None = None) -> str:

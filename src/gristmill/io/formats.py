@@ -23,6 +23,20 @@ from gristmill.io.splits import FileSplit
 from gristmill.plan.logical import Format
 
 CHUNK = 1 << 20
+MIN_CHUNK = 64 * 1024
+
+
+def chunk_for(memory: int) -> int:
+    """Bytes decoded per batch under a worker budget of `memory`.
+
+    A batch of text costs 20-30x its bytes as Python objects (lines, then words), so the chunk
+    is 1/128 of the budget, between 64KB and 1MB: small budgets stay bounded, large ones fast.
+
+    >>> chunk_for(512 * 1024**2) == CHUNK, chunk_for(32 * 1024**2) // 1024
+    (True, 256)
+    """
+    return max(MIN_CHUNK, min(CHUNK, memory // 128))
+
 
 OnBad = Callable[[str, str], None]  # (location, error) of a record skipped in skip mode
 
@@ -36,6 +50,7 @@ class Origin:
     line: int | None  # 1-based line number of the first record, when the split starts the file
     raw: bytes = b""  # the batch's bytes, kept to compute per-record offsets on error only
     indices: list[int] | None = None  # record -> line index, when lines were skipped
+    record_size: int = 0  # fixed-width binary records: offsets are computed, not scanned
 
     def keep(self, kept: list[int], count: int) -> None:
         """Records `kept` (indices into the current records) remain of `count`."""
@@ -47,6 +62,9 @@ class Origin:
         """Human-readable position of the `index`-th record of this batch."""
         if self.indices is not None:
             index = self.indices[index]
+        if self.record_size:
+            offset = self.offset + index * self.record_size
+            return f"{self.path}, record {offset // self.record_size} (byte offset {offset})"
         start = 0
         for _ in range(index):
             nl = self.raw.find(b"\n", start)
@@ -62,9 +80,12 @@ class Origin:
 
 @dataclass
 class Batch:
-    """Records plus their origin (None for shuffle and in-memory input)."""
+    """Records plus their origin (None for shuffle and in-memory input).
 
-    records: list[Any]
+    `records` is a list, or for binary input a block: a numpy array of shape (n, record_size).
+    """
+
+    records: Any
     origin: Origin | None = None
 
 
@@ -83,7 +104,7 @@ def check_unchanged(split: FileSplit) -> None:
         )
 
 
-def _open_stream(split: FileSplit) -> IO[bytes]:
+def open_split(split: FileSplit) -> IO[bytes]:
     path = split.path
     check_unchanged(split)
     raw = open_binary(path)
@@ -98,16 +119,16 @@ def _open_stream(split: FileSplit) -> IO[bytes]:
     return raw
 
 
-def _line_blocks(split: FileSplit) -> Iterator[tuple[int, bytes]]:
+def _line_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, bytes]]:
     """Yield (offset, bytes) blocks of whole lines whose first byte lies in the split."""
     try:
-        with _open_stream(split) as f:
+        with open_split(split) as f:
             if split.compressed:
-                yield from _blocks(f, 0, None)
+                yield from _blocks(f, 0, None, chunk)
             else:
                 pos = _align(f, split.start)
                 if pos < split.end:
-                    yield from _blocks(f, pos, split.end)
+                    yield from _blocks(f, pos, split.end, chunk)
     except (EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError):
             raise InputFormatError(f"{split.path}: input file disappeared ({exc})") from exc
@@ -125,19 +146,19 @@ def verify_compressed(split: FileSplit) -> None:
     the first half of a corrupt file into the output.
     """
     try:
-        with _open_stream(split) as f:
+        with open_split(split) as f:
             while f.read(CHUNK):
                 pass
     except (EOFError, OSError, zlib.error) as exc:
         raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
 
 
-def _blocks(f: IO[bytes], pos: int, end: int | None) -> Iterator[tuple[int, bytes]]:
+def _blocks(f: IO[bytes], pos: int, end: int | None, chunk: int) -> Iterator[tuple[int, bytes]]:
     buf = b""
     eof = False
     while True:
         if not eof:
-            data = f.read(CHUNK)
+            data = f.read(chunk)
             eof = not data
             buf += data
         if end is not None and end - pos <= len(buf):
@@ -214,19 +235,21 @@ def _decode_lines(block: bytes, origin: Origin, on_bad: OnBad) -> tuple[list[str
     return lines, kept
 
 
-def read_text(split: FileSplit, on_bad: OnBad | None = None) -> Iterator[Batch]:
+def read_text(split: FileSplit, on_bad: OnBad | None = None, chunk: int = CHUNK) -> Iterator[Batch]:
     """Lines of `split` without their line endings (``\\n`` or ``\\r\\n``)."""
     line: int | None = 1 if split.start == 0 else None
-    for offset, block in _line_blocks(split):
+    for offset, block in _line_blocks(split, chunk):
         lines, kept = _decode(split, offset, block, line, on_bad)
         yield Batch(lines, Origin(split.path, offset, line, block, kept))
         if line is not None:
             line += len(lines) if kept is None else block.count(b"\n") + (block[-1:] != b"\n")
 
 
-def read_jsonl(split: FileSplit, on_bad: OnBad | None = None) -> Iterator[Batch]:
+def read_jsonl(
+    split: FileSplit, on_bad: OnBad | None = None, chunk: int = CHUNK
+) -> Iterator[Batch]:
     """One JSON value per non-blank line."""
-    for batch in read_text(split, on_bad):
+    for batch in read_text(split, on_bad, chunk):
         lines = batch.records
         origin = batch.origin
         assert origin is not None
@@ -262,13 +285,13 @@ def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
 
 
 def read_csv(
-    split: FileSplit, options: dict[str, Any], on_bad: OnBad | None = None
+    split: FileSplit, options: dict[str, Any], on_bad: OnBad | None = None, chunk: int = CHUNK
 ) -> Iterator[Batch]:
     """Rows as dicts keyed by the file's header line (every split reads the header first)."""
     header = _csv_header(split, options)
     width = len(header)
     skip_header = split.start == 0
-    for batch in read_text(split, on_bad):
+    for batch in read_text(split, on_bad, chunk):
         rows = list(csv.reader(batch.records, **options))
         origin = batch.origin
         assert origin is not None
@@ -293,14 +316,25 @@ def read_csv(
 
 
 def read_split(
-    split: FileSplit, fmt: Format, csv_options: dict[str, Any], on_bad: OnBad | None = None
+    split: FileSplit,
+    fmt: Format,
+    csv_options: dict[str, Any],
+    on_bad: OnBad | None = None,
+    *,
+    record_size: int = 0,
+    memory: int = 512 * 1024**2,
 ) -> Iterator[Batch]:
-    """Batches of records of one split in the given format.
+    """Batches of records of one split in the given format, sized for a `memory` budget.
 
     With `on_bad`, undecodable records are reported to it and skipped instead of failing.
     """
+    chunk = chunk_for(memory)
+    if fmt is Format.BINARY:
+        from gristmill.io.binary import read_records
+
+        return read_records(split, record_size, chunk * 4)  # a block costs only its bytes
     if fmt is Format.TEXT:
-        return read_text(split, on_bad)
+        return read_text(split, on_bad, chunk)
     if fmt is Format.JSONL:
-        return read_jsonl(split, on_bad)
-    return read_csv(split, csv_options, on_bad)
+        return read_jsonl(split, on_bad, chunk)
+    return read_csv(split, csv_options, on_bad, chunk)

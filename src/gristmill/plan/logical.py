@@ -20,6 +20,7 @@ class Format(enum.Enum):
     TEXT = "text"
     JSONL = "jsonl"
     CSV = "csv"
+    BINARY = "binary"  # fixed-width records, read as numpy blocks
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class FileSource:
     paths: tuple[str, ...]
     format: Format
     csv_options: tuple[tuple[str, Any], ...] = ()
+    record_size: int = 0  # binary: bytes per record
 
 
 @dataclass(frozen=True)

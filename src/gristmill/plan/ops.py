@@ -19,6 +19,7 @@ class OpKind(enum.Enum):
     FLAT_MAP = "flat_map"
     FILTER = "filter"
     MAP_PARTITIONS = "map_partitions"
+    MAP_BATCHES = "map_batches"  # a whole batch in, a batch out (columnar work)
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,10 @@ class _Planner:
         if isinstance(src, FileSource):
             files = list_inputs(src.paths)
             size = self.split_size or auto_split_size(sum(f.size for f in files))
+            if src.record_size:  # binary splits cut between records
+                size = max(src.record_size, size - size % src.record_size)
             splits = split_files(files, size)
-            return FileInput(splits, src.format, src.csv_options)
+            return FileInput(splits, src.format, src.csv_options, src.record_size)
         return ItemsInput(src.partitions)
 
     def shuffle_input(self, node: Shuffle) -> ShuffleInput:

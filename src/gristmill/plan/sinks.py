@@ -17,6 +17,7 @@ class SinkKind(enum.Enum):
     COLLECT = "collect"
     COUNT = "count"
     TOP = "top"
+    BINARY = "binary"  # raw fixed-width records, as read by read_binary_records
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Sink:
 
     @property
     def writes_files(self) -> bool:
-        return self.kind in (SinkKind.TEXT, SinkKind.JSONL)
+        return self.kind in (SinkKind.TEXT, SinkKind.JSONL, SinkKind.BINARY)
 
     def part_name(self, index: int) -> str:
         suffix = ".jsonl" if self.kind is SinkKind.JSONL else ""

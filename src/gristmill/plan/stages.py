@@ -23,6 +23,7 @@ class FileInput:
     splits: tuple[FileSplit, ...]
     format: Format
     csv_options: tuple[tuple[str, Any], ...] = ()
+    record_size: int = 0  # binary: bytes per record; splits start on record boundaries
 
     @property
     def partitions(self) -> int:

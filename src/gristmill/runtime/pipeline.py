@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from gristmill.io.binary import as_records, is_block
 from gristmill.io.formats import Batch, Origin
 from gristmill.plan.ops import Op, OpKind
 from gristmill.shuffle.reader import Values
@@ -36,11 +37,11 @@ def apply_op(op: Op, records: list[Any]) -> list[Any]:
 
 
 def _segments(ops: tuple[Op, ...]) -> list[tuple[Op, ...] | Op]:
-    """Split ops into runs of record-wise ops and single map_partitions ops."""
+    """Split ops into runs of record-wise ops and single partition- or batch-wise ops."""
     out: list[tuple[Op, ...] | Op] = []
     run: list[Op] = []
     for op in ops:
-        if op.kind is OpKind.MAP_PARTITIONS:
+        if op.kind in (OpKind.MAP_PARTITIONS, OpKind.MAP_BATCHES):
             if run:
                 out.append(tuple(run))
                 run = []
@@ -102,13 +103,15 @@ def run_pipeline(
     """
     stream: Iterator[tuple[list[Any], Origin | None]] = ((b.records, b.origin) for b in batches)
     for segment in _segments(ops):
-        if isinstance(segment, Op):
-            stream = _partitions(segment, stream)
+        if isinstance(segment, Op) and segment.kind is OpKind.MAP_BATCHES:
+            stream = _batches(segment, stream)  # blocks stay blocks: columnar user code
+        elif isinstance(segment, Op):
+            stream = _partitions(segment, _as_lists(stream))
         else:
-            stream = _records(segment, stream, describe, skip, isolation)
+            stream = _records(segment, _as_lists(stream), describe, skip, isolation)
             isolation = None  # narrowing follows the input records, i.e. the first segment
     for records, _origin in stream:
-        if records:
+        if len(records):
             yield records
 
 
@@ -192,6 +195,26 @@ def _skip_bad(
             continue
         out.extend(one)
     return out
+
+
+def _as_lists(
+    stream: Iterator[tuple[Any, Origin | None]],
+) -> Iterator[tuple[list[Any], Origin | None]]:
+    """Record-wise user code sees ``bytes`` records, never a block of binary records."""
+    return ((as_records(records), origin) for records, origin in stream)
+
+
+def _batches(
+    op: Op, stream: Iterator[tuple[Any, Origin | None]]
+) -> Iterator[tuple[Any, Origin | None]]:
+    for records, origin in stream:
+        try:
+            out = op.fn(records)
+        except Exception as exc:
+            where = f" at {origin.locate(0)}" if origin is not None and len(records) else ""
+            _attach(exc, f"inside {op.describe()}, batch of {len(records)} records{where}")
+            raise
+        yield (out if is_block(out) else list(out)), None
 
 
 def _partitions(

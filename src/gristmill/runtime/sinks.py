@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from gristmill.io.binary import as_records, is_block
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.shuffle.reader import Values
 from gristmill.shuffle.runfile import RunWriter
@@ -58,8 +59,12 @@ class SinkWriter:
         self.sink = sink
         self.result = SinkResult(path=path)
         self._file: IO[str] | None = None
+        self._binary: IO[bytes] | None = None
         self._run: RunWriter | None = None
-        if sink.kind in (SinkKind.TEXT, SinkKind.JSONL):
+        if sink.kind is SinkKind.BINARY:
+            assert path is not None
+            self._binary = open(path, "wb")  # noqa: SIM115 - closed in close()
+        elif sink.kind in (SinkKind.TEXT, SinkKind.JSONL):
             assert path is not None
             self._file = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         elif sink.kind is SinkKind.COLLECT:
@@ -75,7 +80,11 @@ class SinkWriter:
             and self.result.records >= limit
         )
 
-    def write(self, batch: list[Any]) -> None:
+    def write(self, batch: Any) -> None:
+        if self._binary is not None:
+            self._write_binary(batch)
+            return
+        batch = as_records(batch)
         limit = self.sink.limit
         if self.sink.kind is SinkKind.TOP:
             combined = itertools.chain(self.result.top, batch)
@@ -98,7 +107,24 @@ class SinkWriter:
             assert self._run is not None
             self._run.write_frame(0, batch)
 
+    def _write_binary(self, batch: Any) -> None:
+        assert self._binary is not None
+        if is_block(batch):
+            self._binary.write(memoryview(batch).cast("B"))
+        else:
+            for record in batch:
+                if not isinstance(record, (bytes, bytearray, memoryview)):
+                    raise TypeError(
+                        "write_binary_records writes bytes records, got "
+                        f"{type(record).__name__}: {record!r:.80}"
+                    )
+            self._binary.write(b"".join(batch))
+        self.result.records += len(batch)
+
     def close(self) -> SinkResult:
+        if self._binary is not None:
+            self.result.bytes = self._binary.tell()
+            self._binary.close()
         if self._file is not None:
             self.result.bytes = self._file.tell()
             self._file.close()
@@ -107,6 +133,8 @@ class SinkWriter:
         return self.result
 
     def abort(self) -> None:
+        if self._binary is not None:
+            self._binary.close()
         if self._file is not None:
             self._file.close()
         if self._run is not None:

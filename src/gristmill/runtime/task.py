@@ -7,6 +7,7 @@ shuffle writer or the action's sink. Failures keep the user's traceback and reco
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import traceback
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gristmill.faults import inject
+from gristmill.io.binary import as_records, is_block
 from gristmill.io.formats import Batch, CorruptFileError, read_split, verify_compressed
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
@@ -121,7 +123,10 @@ def _open_input(
                 if skip is not None:
                     skip(split.path, str(exc))
                 return iter(()), repr
-        batches = read_split(split, inp.format, dict(inp.csv_options), skip)
+        options = dict(inp.csv_options)
+        batches = read_split(
+            split, inp.format, options, skip, record_size=inp.record_size, memory=spec.memory
+        )
         return batches, repr
     if isinstance(inp, ItemsInput):
         items = list(inp.items[part])
@@ -135,7 +140,7 @@ def _open_input(
         return f"shuffle {inp.shuffle_id} partition {part}, key {key!r:.80}"
 
     inject("reduce")
-    return (Batch(b) for b in read_partition(inp, source, part)), describe
+    return (Batch(b) for b in read_partition(inp, source, part, spec.memory)), describe
 
 
 def _counted(batches: Iterator[Batch], counters: dict[str, int], name: str) -> Iterator[Batch]:
@@ -204,7 +209,12 @@ def _deliver(spec: TaskSpec, result: TaskResult, out: Iterator[list[Any]]) -> No
     if output is not None:
         run_dir = spec.shuffle_dir(output.shuffle_id)
         os.makedirs(run_dir, exist_ok=True)
-        writer = make_writer(output, spec.index, run_dir, spec.memory, spec.attempt)
+        first = next(out, None)
+        out = itertools.chain([first] if first is not None else [], out)
+        blocks = first is not None and is_block(first)
+        writer = make_writer(output, spec.index, run_dir, spec.memory, spec.attempt, blocks=blocks)
+        if blocks and not writer.takes_blocks:
+            out = (as_records(batch) for batch in out)
         try:
             for batch in out:
                 writer.write_batch(batch)

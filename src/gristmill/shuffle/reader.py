@@ -85,13 +85,20 @@ class Values(Iterator[Any]):
             self._expired = True
 
 
-def read_partition(inp: ShuffleInput, source: ReduceSource, partition: int) -> Iterator[list[Any]]:
-    """Record batches of reduce partition `partition`."""
+def read_partition(
+    inp: ShuffleInput, source: ReduceSource, partition: int, memory: int
+) -> Iterator[Any]:
+    """Record batches of reduce partition `partition` (blocks, for a columnar binary sort)."""
     kind = inp.kind
     if kind is ShuffleKind.REPARTITION:
         for run in source.runs:
             frames = [f for f in read_index(run.path) if f.partition == partition]
             yield from read_frames(run.path, frames)
+        return
+    if kind is ShuffleKind.SORT and any(run.record_size for run in source.runs):
+        from gristmill.shuffle.blocks import read_block_partition
+
+        yield from read_block_partition(source.runs, source.boundaries, partition, memory)
         return
     if kind is ShuffleKind.SORT:
         streams = _ranged_streams(inp, source, partition)

@@ -49,20 +49,28 @@ class RunInfo:
     total_order: bool
     bytes: int
     records: int
+    record_size: int = 0  # frames are blocks of fixed-width binary records (see shuffle.blocks)
+    key_size: int = 0  # ... sorted by this many leading bytes
 
 
 class RunWriter:
     """Appends frames to a new run file; `close()` writes the index and returns `RunInfo`."""
 
-    def __init__(self, path: str, *, keep_keys: bool = False) -> None:
+    def __init__(
+        self, path: str, *, keep_keys: bool = False, record_size: int = 0, key_size: int = 0
+    ) -> None:
         self.path = path
         self._keep_keys = keep_keys
+        self._layout = (record_size, key_size)
         self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._frames: list[FrameInfo] = []
         self._records = 0
 
-    def write_frame(self, partition: int, records: list[Any]) -> None:
-        if not records:
+    def write_frame(
+        self, partition: int, records: Any, keys: tuple[Any, Any] | None = None
+    ) -> None:
+        """Append one frame; `keys` gives its first and last key when records are not pairs."""
+        if not len(records):
             return
         raw = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
         packed = lz4.block.compress(raw, store_size=False)
@@ -70,7 +78,9 @@ class RunWriter:
         self._file.write(_HEADER.pack(len(packed), len(raw), zlib.crc32(packed)))
         self._file.write(packed)
         first = last = None
-        if self._keep_keys:
+        if keys is not None:
+            first, last = keys
+        elif self._keep_keys:
             first, last = records[0][0], records[-1][0]
         length = _HEADER.size + len(packed)
         self._frames.append(FrameInfo(partition, offset, length, len(records), first, last))
@@ -82,7 +92,7 @@ class RunWriter:
         self._file.write(_TRAILER.pack(index_offset, _MAGIC))
         size = self._file.tell()
         self._file.close()
-        return RunInfo(self.path, total_order, size, self._records)
+        return RunInfo(self.path, total_order, size, self._records, *self._layout)
 
     def abort(self) -> None:
         self._file.close()
@@ -102,7 +112,8 @@ def copy_frames(source: RunInfo, keep: list[FrameInfo], dest: str) -> RunInfo:
         out.write(pickle.dumps(frames, protocol=pickle.HIGHEST_PROTOCOL))
         out.write(_TRAILER.pack(index_offset, _MAGIC))
         size = out.tell()
-    return RunInfo(dest, source.total_order, size, sum(f.count for f in frames))
+    records = sum(f.count for f in frames)
+    return dataclasses.replace(source, path=dest, bytes=size, records=records)
 
 
 def read_index(path: str) -> list[FrameInfo]:
@@ -118,7 +129,7 @@ def read_index(path: str) -> list[FrameInfo]:
         return frames
 
 
-def read_frames(path: str, frames: list[FrameInfo]) -> Iterator[list[Any]]:
+def read_frames(path: str, frames: list[FrameInfo]) -> Iterator[Any]:
     """Yield the record batches of `frames`, checksum-verified, one frame in memory at a time."""
     with open(path, "rb") as f:
         for frame in frames:
@@ -130,7 +141,4 @@ def read_frames(path: str, frames: list[FrameInfo]) -> Iterator[list[Any]]:
             packed = data[_HEADER.size :]
             if len(packed) != packed_len or zlib.crc32(packed) != crc:
                 raise CorruptShuffleError(f"{path}@{frame.offset}: shuffle block checksum mismatch")
-            records: list[Any] = pickle.loads(
-                lz4.block.decompress(packed, uncompressed_size=raw_len)
-            )
-            yield records
+            yield pickle.loads(lz4.block.decompress(packed, uncompressed_size=raw_len))

@@ -73,6 +73,8 @@ class ShuffleWriter:
     def limit(self) -> int:
         return int(self.memory * BUFFER_SHARE)
 
+    takes_blocks = False  # binary record blocks are converted to lists before write_batch
+
     def write_batch(self, batch: list[Any]) -> None:
         raise NotImplementedError
 
@@ -92,7 +94,7 @@ class ShuffleWriter:
         path = os.path.join(
             self.run_dir, f"map-{self.map_index:05d}-a{self.attempt}-r{len(self.runs):03d}.run"
         )
-        writer = RunWriter(path, keep_keys=self.output.spec.kind is ShuffleKind.SORT)
+        writer = self._run_writer(path)
         try:
             total = self._flush(writer)
             inject("spill")
@@ -106,6 +108,9 @@ class ShuffleWriter:
             self.stats.spills += 1
             self.stats.spilled_records += info.records
             self.stats.spilled_bytes += info.bytes
+
+    def _run_writer(self, path: str) -> RunWriter:
+        return RunWriter(path, keep_keys=self.output.spec.kind is ShuffleKind.SORT)
 
     def close(self) -> MapOutput:
         self.spill(final=True)
@@ -123,6 +128,32 @@ class ShuffleWriter:
         step = self._frame_records()
         for start in range(0, len(records), step):
             writer.write_frame(partition, records[start : start + step])
+
+
+class KeySampler:
+    """Sort keys sampled from a map task's input, for the driver's range boundaries.
+
+    Systematic sampling with a stride that doubles as the sample fills: deterministic (no RNG),
+    cheap, and spread evenly over the whole map input however long it is.
+    """
+
+    def __init__(self, num_partitions: int) -> None:
+        self.target = max(100, SAMPLES_PER_PARTITION * num_partitions)
+        self.sample: list[Any] = []
+        self.seen = 0
+        self.stride = 1
+
+    def picks(self, count: int) -> slice:
+        """Which of the next `count` records to sample."""
+        return slice((-self.seen) % self.stride, count, self.stride)
+
+    def extend(self, keys: list[Any], count: int) -> None:
+        """Add the keys picked out of the next `count` records."""
+        self.sample.extend(keys)
+        self.seen += count
+        while len(self.sample) >= 2 * self.target:
+            self.sample = self.sample[::2]
+            self.stride *= 2
 
 
 class CombineWriter(ShuffleWriter):
@@ -189,10 +220,7 @@ class SortWriter(ShuffleWriter):
 
     def __post_init__(self) -> None:
         self.buffer: list[tuple[Any, Any]] = []
-        self.seen = 0
-        self.sample: list[Any] = []
-        self.stride = 1
-        self.sample_target = max(100, SAMPLES_PER_PARTITION * self.output.num_partitions)
+        self.sampler = KeySampler(self.output.num_partitions)
 
     @property
     def _sorting(self) -> bool:
@@ -202,7 +230,8 @@ class SortWriter(ShuffleWriter):
         if self._sorting:
             key_fn: Callable[[Any], Any] = self.output.spec.sort_key or _identity
             batch = [(key_fn(record), record) for record in batch]
-            self._sample(batch)
+            picked = batch[self.sampler.picks(len(batch))]
+            self.sampler.extend([pair[0] for pair in picked], len(batch))
         else:
             check_pair(batch[0], self.output.spec.kind)
         self.stats.records += len(batch)
@@ -211,18 +240,8 @@ class SortWriter(ShuffleWriter):
         if self._buffered() > self.limit:
             self.spill()
 
-    def _sample(self, pairs: list[tuple[Any, Any]]) -> None:
-        # Systematic sampling with a stride that doubles as the sample fills: deterministic
-        # (no RNG), cheap, and spread evenly over the whole map input.
-        offset = (-self.seen) % self.stride
-        self.sample.extend(pair[0] for pair in pairs[offset :: self.stride])
-        self.seen += len(pairs)
-        while len(self.sample) >= 2 * self.sample_target:
-            self.sample = self.sample[::2]
-            self.stride *= 2
-
     def _samples(self) -> tuple[Any, ...]:
-        return tuple(self.sample)
+        return tuple(self.sampler.sample)
 
     def _buffered(self) -> int:
         return len(self.buffer) * (self.sizer.mean + 8)
@@ -289,12 +308,22 @@ class RepartitionWriter(ShuffleWriter):
 
 
 def make_writer(
-    output: ShuffleOutput, map_index: int, run_dir: str, memory: int, attempt: int
+    output: ShuffleOutput,
+    map_index: int,
+    run_dir: str,
+    memory: int,
+    attempt: int,
+    *,
+    blocks: bool = False,
 ) -> ShuffleWriter:
-    """The writer for `output`'s shuffle kind."""
+    """The writer for `output`'s shuffle kind; `blocks`: the task emits binary record blocks."""
+    from gristmill.shuffle.blocks import BlockSortWriter, block_sortable  # builds on this module
+
     kind = output.spec.kind
     cls: type[ShuffleWriter]
-    if kind in (ShuffleKind.AGGREGATE, ShuffleKind.COUNT):
+    if blocks and block_sortable(output.spec):
+        cls = BlockSortWriter
+    elif kind in (ShuffleKind.AGGREGATE, ShuffleKind.COUNT):
         cls = CombineWriter
     elif kind in (ShuffleKind.GROUP, ShuffleKind.SORT):
         cls = SortWriter
