@@ -1,8 +1,10 @@
-"""`make bench`: word count with gristmill and a single-process Counter baseline, same data.
+"""`make bench`: gristmill against baselines on the same generated data, in one run.
 
-Every run's output is verified against the baseline's (sha256 of the sorted lines), so a fast
-wrong answer cannot count. Writes benchmarks/results/wordcount.csv and regenerates
-benchmarks/RESULTS.md (keeping the hand-written part between the manual markers).
+Workloads: word count (vs a single-process Counter) and TeraSort (vs an in-memory numpy sort).
+Every run's output is verified (word count: sha256 of the sorted lines, equal to the
+baseline's; sort: teravalidate says sorted with the input's checksum, and the bytes equal the
+baseline's), so a fast wrong answer cannot count. Writes benchmarks/results/results.csv and
+regenerates benchmarks/RESULTS.md (keeping the hand-written part between the manual markers).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import argparse
 import csv
 import glob
 import hashlib
+import importlib.util
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -60,45 +64,133 @@ def digest(paths: list[str]) -> str:
     return hashlib.sha256(b"\n".join(lines)).hexdigest()
 
 
-def tools(data: str, out: str, workers: int) -> dict[str, tuple[list[str], list[str]]]:
-    """Each tool's command and the files its output lands in."""
-    bindir = os.path.dirname(sys.executable)
+def tera_data(size: str) -> str:
+    """A seeded teragen directory of `size` bytes (100-byte records)."""
+    os.makedirs(DATA, exist_ok=True)
+    path = os.path.join(DATA, f"tera-{size}")
+    if not os.path.exists(path):
+        rows = parse_size(size) // 100
+        print(f"generating {rows} records at {path}", flush=True)
+        subprocess.run(
+            [GRISTMILL, "example", "teragen", str(rows), "-o", path, "--seed", "42"],
+            check=True,
+            capture_output=True,
+        )
+    return path
+
+
+GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
+NUMPY_SORT_MAX = 2 * 1024**3  # the in-memory peer needs ~2.2x its input in RAM
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    cmd: list[str] | None  # None: skipped, `outputs` says why
+    outputs: list[str] | str  # the output files, or a glob of them, or the skip reason
+
+
+def wordcount_tools(data: str, out: str, workers: int) -> list[Tool]:
     gm_out = os.path.join(out, "gristmill")
     base_out = os.path.join(out, "counter.txt")
-    gm = [os.path.join(bindir, "gristmill"), "example", "wordcount", data, "-o", gm_out]
+    gm = [GRISTMILL, "example", "wordcount", data, "-o", gm_out]
     gm += ["--overwrite", "--workers", str(workers), "--no-progress"]
     base = [sys.executable, "-m", "benchmarks.peers.counter_wordcount", data, base_out]
-    return {"counter (1 process)": (base, [base_out]), f"gristmill ({workers} workers)": (gm, [])}
+    return [
+        Tool("counter (1 process)", base, [base_out]),
+        Tool(f"gristmill ({workers} workers)", gm, os.path.join(gm_out, "part-*")),
+    ]
 
 
-def bench_size(size: str, runs: int, workers: int) -> list[Row]:
-    data = corpus(size)
+def terasort_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
+    np_out = os.path.join(out, "numpy.bin")
+    gm_out = os.path.join(out, "gristmill")
+    gm = [GRISTMILL, "example", "terasort", data, "-o", gm_out, "--overwrite"]
+    gm += ["--workers", str(workers), "--memory", "512MB", "--no-progress"]
+    tools = []
+    if parse_size(size) <= NUMPY_SORT_MAX:
+        np_cmd = [sys.executable, "-m", "benchmarks.peers.numpy_sort", data, np_out]
+        tools.append(Tool("numpy in-memory sort (1 process)", np_cmd, [np_out]))
+    else:
+        tools.append(
+            Tool("numpy in-memory sort (1 process)", None, "skipped: needs ~2.2x input RAM")
+        )
+    tools.append(
+        Tool(f"gristmill terasort ({workers} workers, 512MB)", gm, os.path.join(gm_out, "part-*"))
+    )
+    if importlib.util.find_spec("pyspark") is None:
+        tools.append(Tool("pyspark sortByKey", None, "skipped: pyspark not installed"))
+    return tools
+
+
+def file_digest(paths: list[str]) -> str:
+    """sha256 of the files concatenated in order (a sort's output is unique)."""
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def validate_sorted(paths: list[str], out: str) -> tuple[bool, str]:
+    """teravalidate's verdict on `paths`: whether they are sorted, and their checksum."""
+    report = os.path.join(out, "report")
+    cmd = [GRISTMILL, "example", "teravalidate", *paths, "-o", report, "--overwrite"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    values = dict(ln.split("\t", 1) for ln in done.stdout.splitlines() if "\t" in ln)
+    return done.returncode == 0, values.get("checksum", "")
+
+
+def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
     out = tempfile.mkdtemp(prefix="gm-bench-")
     rows: list[Row] = []
     reference = None
     baseline_wall = None
     try:
-        for tool, (cmd, files) in tools(data, out, workers).items():
+        if workload == "wordcount":
+            data = corpus(size)
+            tools = wordcount_tools(data, out, workers)
+            check = digest
+        else:
+            data = tera_data(size)
+            tools = terasort_tools(data, out, workers, size)
+            _, input_checksum = validate_sorted(
+                sorted(glob.glob(os.path.join(data, "part-*"))), out
+            )
+
+            def check(paths: list[str]) -> str:
+                # Sorted, and the same records as the input (checksum), and the same bytes as
+                # every other tool's output (digest): a fast wrong answer cannot count.
+                ok = validate_sorted(paths, out) == (True, input_checksum)
+                return file_digest(paths) if ok else "WRONG"
+
+        for tool in tools:
+            if tool.cmd is None:
+                rows.append(Row(workload, size, tool.name, 0, 0, 0, 0, str(tool.outputs)))
+                print(rows[-1], flush=True)
+                continue
             measured: list[Measurement] = []
             status = "ok"
             for _ in range(runs):
-                m = run(cmd)
+                m = run(tool.cmd)
                 measured.append(m)
                 if m.returncode != 0:
                     status = f"FAILED ({m.stderr.strip().splitlines()[-1:]})"
                     break
-                outputs = files or sorted(glob.glob(os.path.join(out, "gristmill", "part-*")))
-                d = digest(outputs)
+                outputs = tool.outputs
+                files = sorted(glob.glob(outputs)) if isinstance(outputs, str) else outputs
+                d = check(files)
                 reference = reference or d
-                if d != reference:
+                if d != reference or d == "WRONG":
                     status = "WRONG"
             wall = statistics.median(m.wall for m in measured)
             baseline_wall = baseline_wall or wall
             rows.append(
                 Row(
-                    "wordcount",
+                    workload,
                     size,
-                    tool,
+                    tool.name,
                     wall,
                     statistics.median(m.cpu for m in measured),
                     max(m.peak_mb for m in measured),
@@ -132,7 +224,7 @@ def machine() -> list[str]:
 
 def write_results(rows: list[Row], command: str) -> None:
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "wordcount.csv"), "w", newline="", encoding="utf-8") as f:
+    with open(os.path.join(RESULTS, "results.csv"), "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(Row.__dataclass_fields__)
         for r in rows:
@@ -170,6 +262,8 @@ def write_results(rows: list[Row], command: str) -> None:
     lines += [
         f"| {r.workload} | {r.size} | {r.tool} | {r.wall:.2f} | {r.cpu:.2f} | {r.peak_mb:.0f} "
         f"| {r.ratio:.2f}x | {r.status} |"
+        if r.wall
+        else f"| {r.workload} | {r.size} | {r.tool} | | | | | {r.status} |"
         for r in rows
     ]
     lines += ["", manual, ""]
@@ -179,13 +273,17 @@ def write_results(rows: list[Row], command: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", action="append", help="corpus size, e.g. 100MB (repeatable)")
+    parser.add_argument("--size", action="append", help="input size, e.g. 100MB (repeatable)")
+    parser.add_argument(
+        "--workload", action="append", choices=("wordcount", "terasort"), help="(repeatable)"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     rows: list[Row] = []
-    for size in args.size or ["100MB"]:
-        rows += bench_size(size, args.runs, args.workers)
+    for workload in args.workload or ["wordcount", "terasort"]:
+        for size in args.size or ["100MB"]:
+            rows += bench(workload, size, args.runs, args.workers)
     write_results(rows, "python -m benchmarks.run " + " ".join(sys.argv[1:]))
 
 

@@ -21,6 +21,7 @@ from gristmill.api.sources import (
 )
 from gristmill.config import Config, use_config
 from gristmill.errors import (
+    DiskFullError,
     GristmillError,
     InputFormatError,
     InputNotFoundError,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Config",
     "Dataset",
+    "DiskFullError",
     "GristmillError",
     "InputFormatError",
     "InputNotFoundError",

@@ -41,3 +41,7 @@ class JobFailedError(GristmillError):
         self.task = task
         self.location = location
         self.user_traceback = user_traceback
+
+
+class DiskFullError(JobFailedError):
+    """A scratch (spill) or output staging directory ran out of space; the message names it."""

@@ -2,12 +2,14 @@
 
 `GRISTMILL_FAULT=POINT[:MARKER]` kills the process that reaches POINT; with MARKER (a file
 path) only the first process to get there dies, so the retry can succeed. Points: ``map``,
-``spill``, ``reduce`` (in workers), ``task_commit``, ``job_commit`` (in the driver). Unset, a
-check costs one environment lookup at coarse points only (never per record).
+``spill``, ``reduce`` (in workers), ``task_commit``, ``job_commit`` (in the driver). Points
+``scratch_full`` and ``output_full`` instead raise ENOSPC, as a full disk does. Unset, a check
+costs one environment lookup at coarse points only (never per record).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -29,3 +31,9 @@ def inject(point: str) -> None:
             return  # someone already died here once
         os.close(fd)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def disk_full(point: str) -> None:
+    """Raise ENOSPC here if the fault specification names `point` (a full disk, simulated)."""
+    if os.environ.get(VARIABLE, "").partition(":")[0] == point:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -6,12 +6,15 @@ is used. Must not import the engine.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import glob
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from gristmill.errors import InputNotFoundError
+from gristmill.errors import DiskFullError, InputNotFoundError
 
 _GLOB_CHARS = set("*?[")
 
@@ -112,3 +115,22 @@ def open_binary(path: str) -> IO[bytes]:
         fs, root = _fsspec_fs(path)
         return fs.open(root, "rb")  # type: ignore[no-any-return]
     return open(_local(path), "rb")  # the caller owns and closes the handle
+
+
+@contextlib.contextmanager
+def space_checked(path: str, role: str) -> Iterator[None]:
+    """Turn ENOSPC/EDQUOT while writing `path` into a `DiskFullError` naming its directory.
+
+    >>> with space_checked("/tmp/x.run", "scratch directory"):
+    ...     raise OSError(errno.ENOSPC, "No space left on device")
+    Traceback (most recent call last):
+    ...
+    gristmill.errors.DiskFullError: no space left in scratch directory /tmp (writing /tmp/x.run)
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        directory = os.path.dirname(os.path.abspath(path))
+        raise DiskFullError(f"no space left in {role} {directory} (writing {path})") from exc

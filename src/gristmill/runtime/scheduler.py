@@ -22,7 +22,7 @@ from typing import Any
 import cloudpickle
 
 from gristmill.config import Config
-from gristmill.errors import JobFailedError, UsageError
+from gristmill.errors import DiskFullError, JobFailedError, UsageError
 from gristmill.faults import inject
 from gristmill.io.commit import OutputCommitter
 from gristmill.io.formats import check_unchanged
@@ -262,7 +262,8 @@ class _Driver:
         dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
         bundle = replay.save(dead)
         message += f"\n  replay this attempt in-process: gristmill replay {bundle} [--pdb]"
-        raise JobFailedError(
+        error = DiskFullError if failure.error_type == DiskFullError.__name__ else JobFailedError
+        raise error(
             message,
             task=failure.name,
             location=failure.location,

@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from gristmill.faults import disk_full
 from gristmill.io.binary import as_records, is_block
+from gristmill.io.fs import space_checked
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.shuffle.reader import Values
 from gristmill.shuffle.runfile import RunWriter
@@ -81,6 +83,11 @@ class SinkWriter:
         )
 
     def write(self, batch: Any) -> None:
+        with space_checked(self.result.path or "", "output staging directory"):
+            disk_full("output_full")
+            self._write(batch)
+
+    def _write(self, batch: Any) -> None:
         if self._binary is not None:
             self._write_binary(batch)
             return
@@ -122,6 +129,10 @@ class SinkWriter:
         self.result.records += len(batch)
 
     def close(self) -> SinkResult:
+        with space_checked(self.result.path or "", "output staging directory"):
+            return self._close()
+
+    def _close(self) -> SinkResult:
         if self._binary is not None:
             self.result.bytes = self._binary.tell()
             self._binary.close()

@@ -82,6 +82,7 @@ class TaskFailure:
     traceback: str
     location: str = ""
     crashed: bool = False  # the worker process died rather than raising
+    error_type: str = ""  # the exception's class name, to raise a typed error at the driver
 
 
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,6 +107,7 @@ def failure_from(spec: TaskSpec, exc: BaseException) -> TaskFailure:
         f"{type(exc).__name__}: {exc}",
         user_traceback(exc),
         str(getattr(exc, LOCATION_ATTR, "") or ""),
+        error_type=type(exc).__name__,
     )
 
 

@@ -7,15 +7,16 @@ are streamed: a large group never sits in memory as a list.
 
 from __future__ import annotations
 
-import heapq
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
-from gristmill.shuffle.keys import merge_key, type_rank
+from gristmill.shuffle.keys import type_rank
+from gristmill.shuffle.merge import bounded, fan_in, merge
 from gristmill.shuffle.ranges import range_index
 from gristmill.shuffle.runfile import FrameInfo, RunInfo, read_frames, read_index
 
@@ -100,20 +101,29 @@ def read_partition(
 
         yield from read_block_partition(source.runs, source.boundaries, partition, memory)
         return
+    width, scratch = fan_in(memory), os.path.dirname(source.runs[0].path) if source.runs else ""
     if kind is ShuffleKind.SORT:
+        total, reverse = source.total_order, not inp.ascending
         streams = _ranged_streams(inp, source, partition)
-        merged = _merge(streams, source.total_order, reverse=not inp.ascending)
-        for chunk in _chunks(merged):
+        streams = bounded(streams, lambda g: merge(g, total, reverse=reverse), width, scratch)
+        for chunk in _chunks(merge(streams, total, reverse=reverse)):
             yield [pair[1] for pair in chunk]
         return
+    total = source.total_order or _mixed_types(source.runs, partition)
     streams = [_records(run.path, _frames_of(run.path, partition)) for run in source.runs]
-    peeked, total = _peek_types(streams, source.total_order)
-    merged = _merge(peeked, total, value_key=inp.value_key)
     if kind is ShuffleKind.GROUP:
-        yield from _GroupStream(merged).batches()
+        value_key = inp.value_key
+        streams = bounded(streams, lambda g: merge(g, total, value_key=value_key), width, scratch)
+        yield from _GroupStream(merge(streams, total, value_key=value_key)).batches()
     else:
         assert inp.aggregator is not None
-        yield from _combine(merged, inp.aggregator.merge)
+        agg = inp.aggregator.merge
+        streams = bounded(streams, lambda g: _flat(_combine(merge(g, total), agg)), width, scratch)
+        yield from _combine(merge(streams, total), agg)
+
+
+def _flat(batches: Iterator[list[Any]]) -> Iterator[Any]:
+    return itertools.chain.from_iterable(batches)
 
 
 def _frames_of(path: str, partition: int) -> list[FrameInfo]:
@@ -125,36 +135,22 @@ def _records(path: str, frames: list[FrameInfo]) -> Iterator[Any]:
         yield from batch
 
 
-def _peek_types(streams: list[Iterator[Any]], total: bool) -> tuple[list[Iterator[Any]], bool]:
-    """Switch to the fallback order when runs start with keys of different type families.
+def _mixed_types(runs: tuple[RunInfo, ...], partition: int) -> bool:
+    """Whether runs start with keys of different type families (then the fallback order).
 
     Each run is internally ordered, but runs written by different tasks may hold different
     key types (one map saw only str keys, another only None), which natural order cannot merge.
+    Only each run's first frame is read, one at a time.
     """
-    heads: list[Iterator[Any]] = []
     ranks = set()
-    for stream in streams:
-        first = next(stream, _END)
-        if first is _END:
-            continue
-        ranks.add(type_rank(first[0]))
-        heads.append(itertools.chain((first,), stream))
-    return heads, total or len(ranks) > 1
+    for run in runs:
+        frames = _frames_of(run.path, partition)[:1]
+        for batch in read_frames(run.path, frames):
+            ranks.add(type_rank(batch[0][0]))
+    return len(ranks) > 1
 
 
 _END: Any = object()
-
-
-def _merge(
-    streams: list[Iterator[Any]],
-    total: bool,
-    *,
-    reverse: bool = False,
-    value_key: Callable[[Any], Any] | None = None,
-) -> Iterator[Any]:
-    if len(streams) == 1:
-        return streams[0]
-    return heapq.merge(*streams, key=merge_key(total, value_key), reverse=reverse)
 
 
 def _chunks(records: Iterator[Any]) -> Iterator[list[Any]]:

@@ -21,6 +21,8 @@ from typing import IO, Any
 import lz4.block
 
 from gristmill.errors import GristmillError
+from gristmill.faults import disk_full
+from gristmill.io.fs import space_checked
 
 _HEADER = struct.Struct("<III")  # compressed length, raw length, crc32 of the compressed bytes
 _TRAILER = struct.Struct("<Q8s")  # index offset, magic
@@ -75,8 +77,10 @@ class RunWriter:
         raw = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
         packed = lz4.block.compress(raw, store_size=False)
         offset = self._file.tell()
-        self._file.write(_HEADER.pack(len(packed), len(raw), zlib.crc32(packed)))
-        self._file.write(packed)
+        with space_checked(self.path, "scratch directory"):
+            disk_full("scratch_full")
+            self._file.write(_HEADER.pack(len(packed), len(raw), zlib.crc32(packed)))
+            self._file.write(packed)
         first = last = None
         if keys is not None:
             first, last = keys
@@ -88,10 +92,11 @@ class RunWriter:
 
     def close(self, *, total_order: bool) -> RunInfo:
         index_offset = self._file.tell()
-        self._file.write(pickle.dumps(self._frames, protocol=pickle.HIGHEST_PROTOCOL))
-        self._file.write(_TRAILER.pack(index_offset, _MAGIC))
-        size = self._file.tell()
-        self._file.close()
+        with space_checked(self.path, "scratch directory"):
+            self._file.write(pickle.dumps(self._frames, protocol=pickle.HIGHEST_PROTOCOL))
+            self._file.write(_TRAILER.pack(index_offset, _MAGIC))
+            size = self._file.tell()
+            self._file.close()
         return RunInfo(self.path, total_order, size, self._records, *self._layout)
 
     def abort(self) -> None:

@@ -1,0 +1,83 @@
+"""Merging sorted runs with a bounded fan-in: more runs than memory allows merge in passes.
+
+A reducer holds one decoded frame per run it merges, so merging every run at once would make
+its memory grow with the number of spills. Past the fan-in the budget allows, consecutive
+groups of runs are merged into intermediate run files first (Hadoop's io.sort.factor), which
+keeps ties in run order: the final result equals a single all-runs merge.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from gristmill.shuffle.keys import merge_key
+from gristmill.shuffle.runfile import RunWriter, read_frames, read_index
+
+MERGE_SHARE = 0.25  # of the budget, for the decoded frames a merge holds (one per run)
+FRAME_COST = 512 * 1024  # a decoded frame: ~256KB of estimated records, doubled for slack
+MERGE_BATCH = 2048  # records per frame of an intermediate run
+
+Merge = Callable[[list[Iterator[Any]]], Iterator[Any]]
+
+
+def fan_in(memory: int) -> int:
+    """How many runs one merge may read at once under a worker budget of `memory`.
+
+    >>> fan_in(512 * 1024**2), fan_in(4 * 1024**2)
+    (256, 2)
+    """
+    return max(2, int(memory * MERGE_SHARE) // FRAME_COST)
+
+
+def merge(
+    streams: list[Iterator[Any]],
+    total: bool,
+    *,
+    reverse: bool = False,
+    value_key: Callable[[Any], Any] | None = None,
+) -> Iterator[Any]:
+    """K-way merge of sorted pair streams; ties keep stream order."""
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=merge_key(total, value_key), reverse=reverse)
+
+
+def bounded(streams: list[Iterator[Any]], combine: Merge, width: int, scratch: str) -> list[Any]:
+    """Streams no more than `width` in number, merging groups through scratch files as needed.
+
+    `combine` merges one group into a single sorted stream (and may combine values).
+    """
+    while len(streams) > width:
+        merged: list[Iterator[Any]] = []
+        for start in range(0, len(streams), width):
+            group = streams[start : start + width]
+            merged.append(group[0] if len(group) == 1 else _spill(combine(group), scratch))
+        streams = merged
+    return streams
+
+
+def _spill(records: Iterator[Any], scratch: str) -> Iterator[Any]:
+    path = os.path.join(scratch, f"merge-{os.getpid()}-{uuid.uuid4().hex[:12]}.run")
+    writer = RunWriter(path)
+    try:
+        while chunk := list(itertools.islice(records, MERGE_BATCH)):
+            writer.write_frame(0, chunk)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close(total_order=False)
+    return _read_and_remove(path)
+
+
+def _read_and_remove(path: str) -> Iterator[Any]:
+    try:
+        for batch in read_frames(path, read_index(path)):
+            yield from batch
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
