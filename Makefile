@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck unit bench bench-full clean
+.PHONY: venv demo test lint typecheck unit bench bench-full bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,20 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run --size 100MB
+	$(BIN)/python -m benchmarks.run --size 1KB --size 100MB
 
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --size 1GB --size 10GB
 
+# The peers (PySpark, Dask, Polars, DuckDB, Ray, mrjob) live in their own pinned environment.
+PEERS := .venv-peers
+$(PEERS)/.installed: benchmarks/peers/requirements.txt
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q -r benchmarks/peers/requirements.txt
+	touch $(PEERS)/.installed
+
+bench-peers: $(STAMP) $(PEERS)/.installed
+	$(BIN)/python -m benchmarks.run --peers $(PEERS)/bin/python --size 100MB --size 1GB
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-data
+	rm -rf $(VENV) $(PEERS) .pytest_cache .mypy_cache .ruff_cache demo-data

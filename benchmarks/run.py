@@ -13,7 +13,6 @@ import argparse
 import csv
 import glob
 import hashlib
-import importlib.util
 import os
 import platform
 import shutil
@@ -81,6 +80,7 @@ def tera_data(size: str) -> str:
 
 GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
 NUMPY_SORT_MAX = 2 * 1024**3  # the in-memory peer needs ~2.2x its input in RAM
+BASELINE_MAX = 2 * 1024**3  # single-process baselines past this take too long to repeat
 
 
 @dataclass(frozen=True)
@@ -90,22 +90,71 @@ class Tool:
     outputs: list[str] | str  # the output files, or a glob of them, or the skip reason
 
 
-def wordcount_tools(data: str, out: str, workers: int) -> list[Tool]:
+PEERS_PYTHON: str | None = None  # --peers: the interpreter of the peers' own environment
+
+
+def has_module(module: str) -> bool:
+    """Whether the peers' environment can import `module`."""
+    if PEERS_PYTHON is None:
+        return False
+    done = subprocess.run(
+        [PEERS_PYTHON, "-c", f"import {module}"], capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
+def peer(name: str, module: str, script: str, args: list[str], outputs: list[str] | str) -> Tool:
+    """A peer tool run by the peers' interpreter, or skipped when its package is missing."""
+    if not has_module(module):
+        why = "no --peers environment" if PEERS_PYTHON is None else f"{module} not installed"
+        return Tool(name, None, f"skipped: {why} (make bench-peers)")
+    assert PEERS_PYTHON is not None
+    return Tool(name, [PEERS_PYTHON, "-m", f"benchmarks.peers.{script}", *args], outputs)
+
+
+def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
+    spark_out = os.path.join(out, "spark")
+    polars_out = os.path.join(out, "polars.tsv")
+    duck_out = os.path.join(out, "duckdb.tsv")
+    w = str(workers)
+    return [
+        peer(
+            f"pyspark RDD (local[{w}])",
+            "pyspark",
+            "spark_wordcount",
+            [data, spark_out, w],
+            os.path.join(spark_out, "part-*"),
+        ),
+        peer("polars", "polars", "polars_wordcount", [data, polars_out], [polars_out]),
+        peer(
+            f"duckdb ({w} threads)", "duckdb", "duckdb_wordcount", [data, duck_out, w], [duck_out]
+        ),
+    ]
+
+
+def wordcount_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
     gm_out = os.path.join(out, "gristmill")
     base_out = os.path.join(out, "counter.txt")
     gm = [GRISTMILL, "example", "wordcount", data, "-o", gm_out]
-    gm += ["--overwrite", "--workers", str(workers), "--no-progress"]
+    gm += ["--workers", str(workers), "--no-progress"]
     base = [sys.executable, "-m", "benchmarks.peers.counter_wordcount", data, base_out]
+    mp_out = os.path.join(out, "mp.txt")
+    mp = [sys.executable, "-m", "benchmarks.peers.mp_wordcount", data, mp_out, str(workers)]
+    counter = Tool("counter (1 process)", base, [base_out])
+    if parse_size(size) > BASELINE_MAX:
+        counter = Tool(counter.name, None, "skipped above 2GB (about a minute per GB); see 1GB")
     return [
-        Tool("counter (1 process)", base, [base_out]),
+        counter,
+        Tool(f"multiprocessing + Counter ({workers} processes)", mp, [mp_out]),
         Tool(f"gristmill ({workers} workers)", gm, os.path.join(gm_out, "part-*")),
+        *wordcount_peers(data, out, workers),
     ]
 
 
 def terasort_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
     np_out = os.path.join(out, "numpy.bin")
     gm_out = os.path.join(out, "gristmill")
-    gm = [GRISTMILL, "example", "terasort", data, "-o", gm_out, "--overwrite"]
+    gm = [GRISTMILL, "example", "terasort", data, "-o", gm_out]
     gm += ["--workers", str(workers), "--memory", "512MB", "--no-progress"]
     tools = []
     if parse_size(size) <= NUMPY_SORT_MAX:
@@ -118,8 +167,18 @@ def terasort_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
     tools.append(
         Tool(f"gristmill terasort ({workers} workers, 512MB)", gm, os.path.join(gm_out, "part-*"))
     )
-    if importlib.util.find_spec("pyspark") is None:
-        tools.append(Tool("pyspark sortByKey", None, "skipped: pyspark not installed"))
+    spark_out = os.path.join(out, "spark")
+    partitions = str(max(2, -(-parse_size(size) // (128 * 1024**2))))
+    spark_args = [data, spark_out, str(workers), partitions]
+    tools.append(
+        peer(
+            f"pyspark sortByKey (local[{workers}])",
+            "pyspark",
+            "spark_terasort",
+            spark_args,
+            os.path.join(spark_out, "part-*"),
+        )
+    )
     return tools
 
 
@@ -142,6 +201,13 @@ def validate_sorted(paths: list[str], out: str) -> tuple[bool, str]:
     return done.returncode == 0, values.get("checksum", "")
 
 
+def _clear(out: str, keep: str) -> None:
+    for name in os.listdir(out):
+        path = os.path.join(out, name)
+        if path != keep and name != "report":
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+
+
 def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
     out = tempfile.mkdtemp(prefix="gm-bench-")
     rows: list[Row] = []
@@ -150,7 +216,7 @@ def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
     try:
         if workload == "wordcount":
             data = corpus(size)
-            tools = wordcount_tools(data, out, workers)
+            tools = wordcount_tools(data, out, workers, size)
             check = digest
         else:
             data = tera_data(size)
@@ -173,6 +239,7 @@ def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
             measured: list[Measurement] = []
             status = "ok"
             for _ in range(runs):
+                _clear(out, keep=data)  # deleting an old output is not part of the job
                 m = run(tool.cmd)
                 measured.append(m)
                 if m.returncode != 0:
@@ -222,12 +289,44 @@ def machine() -> list[str]:
     ]
 
 
+CSV_FIELDS = (*Row.__dataclass_fields__, "command")
+
+
+def _previous(path: str) -> list[tuple[Row, str]]:
+    """Rows (and their commands) of an earlier results.csv, to keep what this run did not redo."""
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for rec in csv.DictReader(f):
+            if "command" not in rec:
+                continue  # an older file without commands: its rows are not reproducible
+            row = Row(
+                rec["workload"],
+                rec["size"],
+                rec["tool"],
+                float(rec["wall"]),
+                float(rec["cpu"]),
+                float(rec["peak_mb"]),
+                float(rec["ratio"]),
+                rec["status"],
+            )
+            out.append((row, rec["command"]))
+    return out
+
+
 def write_results(rows: list[Row], command: str) -> None:
+    """Merge `rows` into results.csv (replacing the same workload and size) and RESULTS.md."""
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "results.csv"), "w", newline="", encoding="utf-8") as f:
+    csv_path = os.path.join(RESULTS, "results.csv")
+    fresh = {(r.workload, r.size) for r in rows}
+    merged = [(r, c) for r, c in _previous(csv_path) if (r.workload, r.size) not in fresh]
+    merged += [(r, command) for r in rows]
+    merged.sort(key=lambda rc: (rc[0].workload, parse_size(rc[0].size)))  # stable: tool order
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(Row.__dataclass_fields__)
-        for r in rows:
+        writer.writerow(CSV_FIELDS)
+        for r, cmd in merged:
             writer.writerow(
                 [
                     r.workload,
@@ -238,6 +337,7 @@ def write_results(rows: list[Row], command: str) -> None:
                     f"{r.peak_mb:.0f}",
                     f"{r.ratio:.2f}",
                     r.status,
+                    cmd,
                 ]
             )
     path = os.path.join(HERE, "RESULTS.md")
@@ -248,11 +348,17 @@ def write_results(rows: list[Row], command: str) -> None:
         if MANUAL[0] in text and MANUAL[1] in text:
             start, end = text.index(MANUAL[0]), text.index(MANUAL[1]) + len(MANUAL[1])
             manual = text[start:end]
+    commands = sorted({c for _, c in merged})
     lines = [
         "# Benchmark results",
         "",
-        f"Command: `{command}` (median of the runs; peak = PSS of the whole process tree).",
-        "Page-cached input; every output verified against the baseline's sorted-line digest.",
+        "Median wall time of the runs; CPU = user+system of the whole tree; peak = PSS of the",
+        "whole process tree, sampled from /proc. Page-cached input. Every output is verified:",
+        "word count against the baseline's sorted-line digest; sorts by teravalidate (sorted,",
+        "same checksum as the input) and byte-equal to the baseline's output.",
+        "",
+        "Commands (run from the repository root with the venv's python):",
+        *[f"- `{c}`" for c in commands],
         "",
         *machine(),
         "",
@@ -264,7 +370,7 @@ def write_results(rows: list[Row], command: str) -> None:
         f"| {r.ratio:.2f}x | {r.status} |"
         if r.wall
         else f"| {r.workload} | {r.size} | {r.tool} | | | | | {r.status} |"
-        for r in rows
+        for r, _ in merged
     ]
     lines += ["", manual, ""]
     with open(path, "w", encoding="utf-8") as f:
@@ -278,8 +384,11 @@ def main() -> None:
         "--workload", action="append", choices=("wordcount", "terasort"), help="(repeatable)"
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--peers", help="python of the peers' environment (make bench-peers)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    global PEERS_PYTHON
+    PEERS_PYTHON = args.peers
     rows: list[Row] = []
     for workload in args.workload or ["wordcount", "terasort"]:
         for size in args.size or ["100MB"]:

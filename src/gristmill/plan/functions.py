@@ -6,9 +6,12 @@ functions only; no engine imports.
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 
 @dataclass(frozen=True)
@@ -60,25 +63,84 @@ class JoinGroups:
 
     The shuffle delivers all left (tag 0) values of a key before its right (tag 1) values,
     because left map tasks precede right ones and merges are stable; so only the left side of
-    one key is buffered while the right side streams.
+    one key is kept while the right side streams, and a left side too large for memory
+    spills to a temporary file that is replayed for each right value.
     """
 
     keep_unmatched_left: bool
 
     def __call__(self, group: tuple[Any, Iterable[tuple[int, Any]]]) -> Iterator[Any]:
         key, values = group
-        left: list[Any] = []
-        matched = False
-        for tag, value in values:
-            if tag == 0:
-                left.append(value)
-                continue
-            matched = True
-            for lv in left:
-                yield key, (lv, value)
-        if self.keep_unmatched_left and not matched:
-            for lv in left:
-                yield key, (lv, None)
+        with SpillableList() as left:
+            matched = False
+            for tag, value in values:
+                if tag == 0:
+                    left.append(value)
+                    continue
+                matched = True
+                for lv in left:
+                    yield key, (lv, value)
+            if self.keep_unmatched_left and not matched:
+                for lv in left:
+                    yield key, (lv, None)
+
+
+class SpillableList:
+    """An append-then-iterate list that keeps `limit` items in memory and pickles the rest.
+
+    Spilled items go in batches to an anonymous temporary file (in the job's scratch directory
+    while a task runs); iterating replays memory then file, as often as needed.
+
+    >>> with SpillableList(limit=2, batch=2) as items:
+    ...     for i in range(5):
+    ...         items.append(i)
+    ...     list(items), list(items)
+    ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
+    """
+
+    def __init__(self, limit: int = 50_000, batch: int = 4096) -> None:
+        self._memory: list[Any] = []
+        self._pending: list[Any] = []
+        self._limit, self._batch = limit, batch
+        self._file: IO[bytes] | None = None
+
+    def append(self, item: Any) -> None:
+        if len(self._memory) < self._limit:
+            self._memory.append(item)
+            return
+        self._pending.append(item)
+        if len(self._pending) >= self._batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        self._file.seek(0, os.SEEK_END)
+        pickle.dump(self._pending, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pending = []
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self._memory
+        if self._file is None:
+            yield from self._pending
+            return
+        self._flush()
+        self._file.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self._file)
+            except EOFError:
+                return
+            yield from batch
+
+    def __enter__(self) -> SpillableList:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def pair_with_none(record: Any) -> tuple[Any, None]:

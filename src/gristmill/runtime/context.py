@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 
 USER_PREFIX = "user."
@@ -25,17 +26,22 @@ def task_counters(counters: dict[str, int]) -> Iterator[dict[str, int]]:
 
 
 @contextlib.contextmanager
-def task_environment(values: dict[str, str]) -> Iterator[None]:
+def task_environment(values: dict[str, str], scratch: str) -> Iterator[None]:
     """Set Hadoop's task variables (``mapreduce_map_input_file``, ...) while a task runs.
 
     Scripts written for Hadoop read these; the previous values come back afterwards, which
-    matters on the inline executor where tasks share the driver's process.
+    matters on the inline executor where tasks share the driver's process. Temporary files
+    (`tempfile`, used by user code and by joins that spill) go to the job's scratch directory,
+    as Hadoop points a task's tmp dir at its work area, so they are removed with the job.
     """
     saved = {name: os.environ.get(name) for name in values}
+    saved_tmp = tempfile.tempdir
     os.environ.update(values)
+    tempfile.tempdir = scratch
     try:
         yield
     finally:
+        tempfile.tempdir = saved_tmp
         for name, old in saved.items():
             if old is None:
                 os.environ.pop(name, None)

@@ -159,7 +159,7 @@ def execute_task(spec: TaskSpec) -> TaskResult:
     """Run one attempt to completion; raises the user's exception (with location) on failure."""
     started = time.perf_counter()
     result = TaskResult(spec.name, spec.index, spec.attempt)
-    with task_counters(result.counters), task_environment(hadoop_environment(spec)):
+    with task_counters(result.counters), task_environment(hadoop_environment(spec), spec.job_dir):
         _execute(spec, result)
     result.seconds = time.perf_counter() - started
     return result

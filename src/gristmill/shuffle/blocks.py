@@ -107,8 +107,9 @@ class BlockSortWriter(ShuffleWriter):
                 f"records of {batch.shape[1]} bytes mixed with {self.record_size}-byte records"
             )
         self.stats.records += len(batch)
-        picked = batch[self.sampler.picks(len(batch)), : self.key_size]
-        self.sampler.extend([row.tobytes() for row in picked], len(batch))
+        picked = batch[self.sampler.picks(len(batch)), : self.key_size].tobytes()
+        k = self.key_size
+        self.sampler.extend([picked[i : i + k] for i in range(0, len(picked), k)], len(batch))
         pos = 0
         while pos < len(batch):
             take = min(len(batch) - pos, len(self.buffer) - self.filled)

@@ -144,16 +144,23 @@ class KeySampler:
         self.stride = 1
 
     def picks(self, count: int) -> slice:
-        """Which of the next `count` records to sample."""
+        """Which of the next `count` records to sample (the stride widens first if needed)."""
+        while len(self.sample) + count // self.stride >= 2 * self.target:
+            self._thin()
         return slice((-self.seen) % self.stride, count, self.stride)
+
+    def _thin(self) -> None:
+        # Samples sit at input positions that are multiples of the stride; every other one
+        # sits at a multiple of twice the stride, so the sample stays systematic.
+        self.sample = self.sample[::2]
+        self.stride *= 2
 
     def extend(self, keys: list[Any], count: int) -> None:
         """Add the keys picked out of the next `count` records."""
         self.sample.extend(keys)
         self.seen += count
         while len(self.sample) >= 2 * self.target:
-            self.sample = self.sample[::2]
-            self.stride *= 2
+            self._thin()
 
 
 class CombineWriter(ShuffleWriter):
