@@ -128,3 +128,18 @@ def test_spills_under_tiny_budget_still_correct(corpus: Path, tmp_path: Path) ->
     assert {w: int(n) for w, n in got.items()} == dict(expected)
     leftovers = [p for p in os.listdir(tmp_path) if p.startswith("gristmill-")]
     assert leftovers == [], "scratch must be removed when the job ends"
+
+
+def test_a_hot_key_is_combined_map_side(tmp_path: Path) -> None:
+    # 90% of 200,000 records share one key: map-side combining sends one record per key per
+    # spill, so the hot key never funnels its 180,000 values through the shuffle.
+    data = [("hot", 1) if i % 10 else (f"k{i}", 1) for i in range(200_000)]
+    cfg = gm.Config(executor="local", workers=2, progress=False, memory=4 * 1024**2)
+    result = gm.from_items(data, partitions=4).reduce_by_key(operator.add, 3)
+    out = tmp_path / "out"
+    job = result.write_text(str(out), config=cfg)
+    lines = b"".join(p.read_bytes() for p in sorted(out.glob("part-*"))).decode().splitlines()
+    expected = collections.Counter(k for k, _ in data)
+    assert sorted(lines) == sorted(f"{k}\t{n}" for k, n in expected.items())
+    spills = job.counters.get("shuffle.spills", 0)
+    assert job.counters["shuffle.records_written"] <= len(expected) - 1 + 4 * (spills + 1)

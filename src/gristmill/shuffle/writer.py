@@ -37,7 +37,8 @@ class MapOutput:
 
 @dataclass
 class ShuffleStats:
-    records: int = 0
+    records: int = 0  # fed to the writer (Hadoop's "map output records")
+    written: int = 0  # in run files, after map-side combining
     spills: int = 0
     spilled_records: int = 0
     spilled_bytes: int = 0
@@ -45,7 +46,8 @@ class ShuffleStats:
 
     def as_counters(self) -> dict[str, int]:
         return {
-            "shuffle.records_written": self.records,
+            "map.output_records": self.records,
+            "shuffle.records_written": self.written,
             "shuffle.bytes_written": self.bytes,
             "shuffle.spills": self.spills,
             "shuffle.spilled_records": self.spilled_records,
@@ -104,6 +106,7 @@ class ShuffleWriter:
         info = writer.close(total_order=total)
         self.runs.append(info)
         self.stats.bytes += info.bytes
+        self.stats.written += info.records
         if not final:
             self.stats.spills += 1
             self.stats.spilled_records += info.records
