@@ -120,11 +120,9 @@ class Config:
         if "GRISTMILL_SCRATCH" in env:
             values["scratch_dir"] = env["GRISTMILL_SCRATCH"]
         base = _active[-1] if _active else cls()
-        merged = {**values, **{k: v for k, v in overrides.items() if v is not None}}
-        for size in ("memory", "split_size"):
-            if size in merged:
-                merged[size] = parse_size(merged[size])  # type: ignore[arg-type]
-        return dataclasses.replace(base, **merged)  # type: ignore[arg-type]
+        merged = {k: v for k, v in overrides.items() if v is not None}
+        # Sizes given as text ("512MB") are parsed by __post_init__, as for Config(...).
+        return dataclasses.replace(base, **{**values, **merged})  # type: ignore[arg-type]
 
 
 def _parse_number(name: str, text: str, kind: type[int] | type[float]) -> Any:

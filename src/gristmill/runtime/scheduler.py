@@ -242,7 +242,9 @@ class _Driver:
         if self.narrow_crash(stage, failure, sources, sink_dir):
             return
         blamed = len(self.crashes.get((stage.id, failure.index), ()))
-        retry = failure.attempt < self.config.max_attempts + blamed
+        if failure.attempt < self.config.max_attempts + blamed:
+            self.retry(stage, failure, failure.error, sources, sink_dir)
+            return
         self.emit(
             TaskFailed(
                 self.job_id,
@@ -250,14 +252,9 @@ class _Driver:
                 failure.index,
                 failure.attempt,
                 failure.error,
-                will_retry=retry,
+                will_retry=False,
             )
         )
-        if retry:
-            self.backend.submit(
-                self.spec(stage, failure.index, failure.attempt + 1, sources, sink_dir)
-            )
-            return
         message = _failure_message(failure, failure.attempt)
         dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
         bundle = replay.save(dead)
@@ -294,18 +291,24 @@ class _Driver:
         if position is None or position in self.crashes[key]:
             return False
         self.crashes[key] = (*self.crashes[key], position)
-        self.emit(
-            TaskFailed(
-                self.job_id,
-                stage.id,
-                failure.index,
-                failure.attempt,
-                f"{failure.error}; skipping input record {position} of the task",
-                will_retry=True,
-            )
-        )
-        self.backend.submit(self.spec(stage, failure.index, failure.attempt + 1, sources, sink_dir))
+        error = f"{failure.error}; skipping input record {position} of the task"
+        self.retry(stage, failure, error, sources, sink_dir)
         return True
+
+    def retry(
+        self,
+        stage: Stage,
+        failure: TaskFailure,
+        error: str,
+        sources: dict[int, ReduceSource],
+        sink_dir: str | None,
+    ) -> None:
+        """Report the failed attempt and submit the task's next attempt."""
+        event = TaskFailed(
+            self.job_id, stage.id, failure.index, failure.attempt, error, will_retry=True
+        )
+        self.emit(event)
+        self.backend.submit(self.spec(stage, failure.index, failure.attempt + 1, sources, sink_dir))
 
     def reduce_sources(self, stage: Stage) -> dict[int, ReduceSource]:
         sources: dict[int, ReduceSource] = {}

@@ -109,8 +109,9 @@ def read_partition(
         for chunk in _chunks(merge(streams, total, reverse=reverse)):
             yield [pair[1] for pair in chunk]
         return
-    total = source.total_order or _mixed_types(source.runs, partition)
-    streams = [_records(run.path, _frames_of(run.path, partition)) for run in source.runs]
+    chosen = [(run.path, _frames_of(run.path, partition)) for run in source.runs]
+    total = source.total_order or _mixed_types(chosen)
+    streams = [_records(path, frames) for path, frames in chosen]
     if kind is ShuffleKind.GROUP:
         value_key = inp.value_key
         streams = bounded(streams, lambda g: merge(g, total, value_key=value_key), width, scratch)
@@ -135,7 +136,7 @@ def _records(path: str, frames: list[FrameInfo]) -> Iterator[Any]:
         yield from batch
 
 
-def _mixed_types(runs: tuple[RunInfo, ...], partition: int) -> bool:
+def _mixed_types(chosen: list[tuple[str, list[FrameInfo]]]) -> bool:
     """Whether runs start with keys of different type families (then the fallback order).
 
     Each run is internally ordered, but runs written by different tasks may hold different
@@ -143,9 +144,8 @@ def _mixed_types(runs: tuple[RunInfo, ...], partition: int) -> bool:
     Only each run's first frame is read, one at a time.
     """
     ranks = set()
-    for run in runs:
-        frames = _frames_of(run.path, partition)[:1]
-        for batch in read_frames(run.path, frames):
+    for path, frames in chosen:
+        for batch in read_frames(path, frames[:1]):
             ranks.add(type_rank(batch[0][0]))
     return len(ranks) > 1
 
