@@ -8,16 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from gm_cli import run_cli
 
 from gristmill.examples.textgen import generate_text
 
-GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
-
-
-def gm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [GRISTMILL, *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
-    )
+gm = run_cli
 
 
 @pytest.fixture(scope="module")
@@ -129,33 +124,16 @@ def test_replay_reruns_the_failed_attempt_in_process(tmp_path: Path) -> None:
     src = tmp_path / "in.txt"
     src.write_text("1\n2\nthree\n4\n")
     env = {**os.environ, "GRISTMILL_HOME": str(tmp_path / "home")}
-    failed = subprocess.run(
-        [GRISTMILL, "run", "--workers", "2", str(script), str(src), str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    failed = gm("run", "--workers", "2", str(script), str(src), str(tmp_path / "out"), env=env)
     assert failed.returncode == 1
     bundle = failed.stderr.split("gristmill replay ")[1].split()[0]
-    replayed = subprocess.run(
-        [GRISTMILL, "replay", bundle], capture_output=True, text=True, env=env, check=False
-    )
+    replayed = gm("replay", bundle, env=env)
     assert replayed.returncode == 1
     assert "in parse" in replayed.stderr and "invalid literal for int()" in replayed.stderr
     assert f"{src}, line 3 (byte offset 4)" in replayed.stderr
-    debugged = subprocess.run(
-        [GRISTMILL, "replay", bundle, "--pdb"],
-        input="p line\nq\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    debugged = gm("replay", bundle, "--pdb", env=env, stdin="p line\nq\n")
     assert "'three'" in debugged.stdout  # pdb stopped in the user's frame
-    bad_id = subprocess.run(
-        [GRISTMILL, "replay", "../etc/passwd"], capture_output=True, text=True, env=env, check=False
-    )
+    bad_id = gm("replay", "../etc/passwd", env=env)
     assert bad_id.returncode == 2 and "not a replay id" in bad_id.stderr
 
 
@@ -174,18 +152,10 @@ def test_replay_of_a_reduce_task_uses_its_saved_shuffle_input(tmp_path: Path) ->
     src = tmp_path / "in.txt"
     src.write_text("a 1\nb 2\nc 3\nc 4\nc 5\nd 6\n")
     env = {**os.environ, "GRISTMILL_HOME": str(tmp_path / "home")}
-    failed = subprocess.run(
-        [GRISTMILL, "run", "--workers", "2", str(script), str(src), str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    failed = gm("run", "--workers", "2", str(script), str(src), str(tmp_path / "out"), env=env)
     assert failed.returncode == 1 and "stage 1" in failed.stderr
     bundle = failed.stderr.split("gristmill replay ")[1].split()[0]
-    replayed = subprocess.run(
-        [GRISTMILL, "replay", bundle], capture_output=True, text=True, env=env, check=False
-    )
+    replayed = gm("replay", bundle, env=env)
     assert replayed.returncode == 1
     assert "ValueError: three values: [3, 4, 5]" in replayed.stderr
     assert "key 'c'" in replayed.stderr

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
+from gm_cli import run_cli
 
 
 def _snapshot(path: Path) -> dict[str, bytes]:
@@ -21,9 +19,7 @@ def _run(args: list[str], fault: str | None = None) -> subprocess.CompletedProce
     env.pop("GRISTMILL_FAULT", None)
     if fault:
         env["GRISTMILL_FAULT"] = fault
-    return subprocess.run(
-        [GRISTMILL, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+    return run_cli(*args, env=env)
 
 
 @pytest.fixture

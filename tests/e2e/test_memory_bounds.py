@@ -8,16 +8,14 @@ by at most 1.5x the budget.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+from gm_cli import GRISTMILL
 
-GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
 BUDGET = 32 * 1024**2
 
 HOT_KEY_JOB = """

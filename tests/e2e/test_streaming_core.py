@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import collections
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from gm_cli import run_cli
 
 from gristmill.examples.textgen import generate_text
 
-GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
-
 
 def stream(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [GRISTMILL, "streaming", *args, "--workers", "2"],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    return run_cli("streaming", *args, "--workers", "2", cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
-GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
+from gm_cli import run_cli
 
 
 def gm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [GRISTMILL, *args], capture_output=True, text=True, timeout=300, check=False
-    )
+    return run_cli(*args, timeout=300)
 
 
 def _parts(path: Path) -> bytes:
