@@ -116,13 +116,22 @@ def _finish(result: Any) -> None:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Output directory.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output at commit.")
+@click.option(
+    "--form",
+    type=click.Choice(["columnar", "count_by_value", "chain"]),
+    default="columnar",
+    show_default=True,
+    help="API form: pyarrow batches, count_by_value, or flat_map/map/reduce_by_key.",
+)
 @reporting
-def wordcount(inputs: tuple[str, ...], output: str, overwrite: bool, **opts: Any) -> None:
+def wordcount(
+    inputs: tuple[str, ...], output: str, overwrite: bool, form: str, **opts: Any
+) -> None:
     """Count whitespace-separated words: writes word<TAB>count lines."""
     from gristmill.examples.jobs import wordcount as job
 
     config = build_config(opts)
-    _finish(job(inputs).write_text(output, overwrite=overwrite, config=config))
+    _finish(job(inputs, form).write_text(output, overwrite=overwrite, config=config))
 
 
 @example.command()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import gristmill as gm
+from gristmill.examples.jobs import wordcount
 from gristmill.examples.textgen import generate_text
 
 SETUPS = [("inline", 1), ("local", 1), ("local", 3)]
@@ -80,6 +81,14 @@ def test_generic_chain_matches_count_by_value(corpus: Path, tmp_path: Path) -> N
     expected = collections.Counter(corpus.read_text().split())
     got = dict(line.split("\t") for line in _lines(next(iter(outputs.values()))))
     assert {w: int(n) for w, n in got.items()} == dict(expected)
+
+
+def test_columnar_wordcount_identical_everywhere(corpus: Path, tmp_path: Path) -> None:
+    outputs = _run(lambda: wordcount([str(corpus)], "columnar"), tmp_path, "columnar")
+    expected = collections.Counter(corpus.read_text().split())
+    got = [line.split("\t") for line in _lines(next(iter(outputs.values())))]
+    assert {w: int(n) for w, n in got} == dict(expected)
+    assert len(got) == len(expected)
 
 
 def test_sort_by_is_total_order_across_part_files(corpus: Path, tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ import heapq
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from gristmill.config import Config
 from gristmill.errors import UsageError
+from gristmill.io.columnar import ArrowBatches
 from gristmill.plan import functions as fns
 from gristmill.plan.logical import (
     Aggregator,
@@ -28,6 +29,8 @@ from gristmill.plan.logical import (
 from gristmill.plan.ops import Op, OpKind
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.runtime.result import JobResult
+
+BatchFormat = Literal["default", "pyarrow"]
 
 
 def _check_partitions(partitions: int | None) -> int | None:
@@ -81,19 +84,34 @@ class Dataset:
         """`fn` receives an iterator over one partition's records and yields output records."""
         return self._narrow(OpKind.MAP_PARTITIONS, fn, "map_partitions")
 
-    def map_batches(self, fn: Callable[[Any], Any]) -> Dataset:
+    def map_batches(
+        self, fn: Callable[[Any], Any], *, batch_format: BatchFormat = "default"
+    ) -> Dataset:
         """`fn` receives a batch of records and returns a batch, for columnar work.
 
-        A batch is a list of records; for `read_binary_records` input it is a numpy ``uint8``
-        array of shape (records, record_size). `fn` may return either form: an array stays
-        columnar for a ``prefix_key`` sort or ``write_binary_records``.
+        With ``batch_format="default"`` a batch is a list of records, or for
+        `read_binary_records` input a numpy ``uint8`` array of shape (records, record_size).
+        With ``"pyarrow"`` it is a ``pyarrow.Table``: plain values are the column ``item``,
+        dicts one column per key, ``(key, value)`` pairs the columns ``key`` and ``value``.
+        `fn` may return a Table, an Array (the ``item`` column) or a list. Columnar output
+        stays columnar where the next step understands it: ``count_by_value`` counts a
+        one-column table in C++, a ``prefix_key`` sort and ``write_binary_records`` take blocks.
 
-        >>> import gristmill as gm
+        >>> import gristmill as gm, pyarrow.compute as pc
+        >>> cfg = gm.Config(executor="inline", progress=False)
         >>> gm.from_items([1, 2, 3], partitions=1).map_batches(lambda b: [sum(b)]).collect(
-        ...     config=gm.Config(executor="inline", progress=False))
+        ...     config=cfg)
         [6]
+        >>> gm.from_items(["a b", "b"], partitions=1).map_batches(
+        ...     lambda t: pc.list_flatten(pc.utf8_split_whitespace(t["item"])),
+        ...     batch_format="pyarrow").count_by_value().collect(config=cfg)
+        [('a', 1), ('b', 2)]
         """
-        return self._narrow(OpKind.MAP_BATCHES, fn, "map_batches")
+        if batch_format not in ("default", "pyarrow"):
+            raise UsageError(f"batch_format must be 'default' or 'pyarrow', got {batch_format!r}")
+        _check_fn(fn, "map_batches")
+        wrapped = fn if batch_format == "default" else ArrowBatches(fn)
+        return Dataset(Narrow(self._node, Op(OpKind.MAP_BATCHES, wrapped, "map_batches")))
 
     def key_by(self, fn: Callable[[Any], Any]) -> Dataset:
         """``x -> (fn(x), x)``."""

@@ -57,11 +57,6 @@ def to_block(records: list[Any], record_size: int) -> Block:
     return np.frombuffer(b"".join(records), dtype=np.uint8).reshape(-1, record_size)
 
 
-def as_records(records: Any) -> list[Any]:
-    """`records` as a list, converting a block."""
-    return to_records(records) if is_block(records) else records
-
-
 def read_records(
     split: FileSplit, record_size: int, block_bytes: int = BLOCK_BYTES
 ) -> Iterator[Batch]:

@@ -32,6 +32,12 @@ def _worker_main(conn: Connection) -> None:
     # Ctrl-C goes to the whole process group; the driver decides what a cancel means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver's cancel handler is not ours
+    # Before pyarrow loads here: its default mimalloc pool keeps freed pages per thread, which
+    # held workers at several times their budget; the system allocator returns them at the same
+    # speed. One arrow thread per worker, as PySpark sets OMP_NUM_THREADS per task: the workers
+    # are the parallelism, more threads only compete for the same cores.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     stages: dict[tuple[str, int], Any] = {}
     driver = os.getppid()
     while True:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gristmill.io.binary import as_records, is_block
+from gristmill.io.columnar import as_records, is_columnar
 from gristmill.io.formats import Batch, Origin
 from gristmill.plan.ops import Op, OpKind
 from gristmill.shuffle.reader import Values
@@ -200,7 +200,7 @@ def _skip_bad(
 def _as_lists(
     stream: Iterator[tuple[Any, Origin | None]],
 ) -> Iterator[tuple[list[Any], Origin | None]]:
-    """Record-wise user code sees ``bytes`` records, never a block of binary records."""
+    """Record-wise user code sees records, never a block or a table."""
     return ((as_records(records), origin) for records, origin in stream)
 
 
@@ -214,7 +214,7 @@ def _batches(
             where = f" at {origin.locate(0)}" if origin is not None and len(records) else ""
             _attach(exc, f"inside {op.describe()}, batch of {len(records)} records{where}")
             raise
-        yield (out if is_block(out) else list(out)), None
+        yield (out if is_columnar(out) else list(out)), None
 
 
 def _partitions(

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from gristmill.faults import disk_full
-from gristmill.io.binary import as_records, is_block
+from gristmill.io.binary import is_block
+from gristmill.io.columnar import as_records
 from gristmill.io.fs import space_checked
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.shuffle.reader import Values

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gristmill.faults import inject
-from gristmill.io.binary import as_records, is_block
+from gristmill.io.binary import is_block
 from gristmill.io.formats import Batch, CorruptFileError, read_split, verify_compressed
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
@@ -215,11 +215,9 @@ def _deliver(spec: TaskSpec, result: TaskResult, out: Iterator[list[Any]]) -> No
         out = itertools.chain([first] if first is not None else [], out)
         blocks = first is not None and is_block(first)
         writer = make_writer(output, spec.index, run_dir, spec.memory, spec.attempt, blocks=blocks)
-        if blocks and not writer.takes_blocks:
-            out = (as_records(batch) for batch in out)
         try:
             for batch in out:
-                writer.write_batch(batch)
+                writer.write(batch)
                 inject("map")
             result.map_output = writer.close()
         except BaseException:

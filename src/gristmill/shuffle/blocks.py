@@ -77,7 +77,8 @@ def key_column(rows: Block, key_size: int) -> Any:
 class BlockSortWriter(ShuffleWriter):
     """Map side of a columnar sort: buffer, sort by key prefix, spill frames with key ranges."""
 
-    takes_blocks = True
+    def takes(self, batch: Any) -> bool:
+        return is_block(batch)
 
     def __post_init__(self) -> None:
         key = self.output.spec.sort_key

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,24 @@ def stable_hash(key: Any) -> int:
 def partition_of(key: Any, num_partitions: int) -> int:
     """The hash partition of `key`."""
     return stable_hash(key) % num_partitions
+
+
+def bucket_pairs(pairs: Iterable[tuple[Any, Any]], num_partitions: int) -> list[list[Any]]:
+    """`pairs` split by the hash partition of their keys, keeping their order.
+
+    The same partitions as `partition_of`, with the str hash inlined: this runs once per
+    distinct key of every map task, so a Python call less per pair shows.
+
+    >>> bucket_pairs([("a", 1), ("b", 2), ("a", 3)], 1)
+    [[('a', 1), ('b', 2), ('a', 3)]]
+    """
+    buckets: list[list[Any]] = [[] for _ in range(num_partitions)]
+    crc32 = zlib.crc32
+    for pair in pairs:
+        key = pair[0]
+        h = crc32(key.encode("utf-8", "surrogatepass")) if type(key) is str else stable_hash(key)
+        buckets[h % num_partitions].append(pair)
+    return buckets
 
 
 def order_key(key: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
-from gristmill.shuffle.keys import type_rank
+from gristmill.shuffle.keys import merge_key, type_rank
 from gristmill.shuffle.merge import bounded, fan_in, merge
 from gristmill.shuffle.ranges import range_index
 from gristmill.shuffle.runfile import FrameInfo, RunInfo, read_frames, read_index
@@ -119,8 +119,45 @@ def read_partition(
     else:
         assert inp.aggregator is not None
         agg = inp.aggregator.merge
+        if _hash_fits(chosen, memory):
+            yield from _hash_combine(chosen, agg, total)
+            return
         streams = bounded(streams, lambda g: _flat(_combine(merge(g, total), agg)), width, scratch)
         yield from _combine(merge(streams, total), agg)
+
+
+HASH_ENTRY_BYTES = 160  # a dict slot, a key, a value: what one distinct key costs in Python
+HASH_SHARE = 0.4  # of the budget, as on the map side
+
+
+def _hash_fits(chosen: list[tuple[str, list[FrameInfo]]], memory: int) -> bool:
+    """Whether hash aggregation of these frames surely fits: at most one entry per record,
+    plus the frames' (compressed) bytes a few times over for the keys' own size."""
+    records = sum(f.count for _, frames in chosen for f in frames)
+    stored = sum(f.length for _, frames in chosen for f in frames)
+    return records * HASH_ENTRY_BYTES + 4 * stored <= memory * HASH_SHARE
+
+
+def _hash_combine(
+    chosen: list[tuple[str, list[FrameInfo]]], agg: Any, total: bool
+) -> Iterator[list[Any]]:
+    """Combine by hashing, then sort the distinct keys once: the merge's output, cheaper.
+
+    Runs are read in order, so each key's values are merged in run order and the key kept is
+    the first run's, exactly as the k-way merge (ties in run order) would give.
+    """
+    acc: dict[Any, Any] = {}
+    missing = _END
+    for path, frames in chosen:
+        for batch in read_frames(path, frames):
+            for key, value in batch:
+                old = acc.get(key, missing)
+                acc[key] = value if old is missing else agg(old, value)
+    pairs = list(acc.items())
+    del acc
+    pairs.sort(key=merge_key(total))
+    for start in range(0, len(pairs), BATCH):
+        yield pairs[start : start + BATCH]
 
 
 def _flat(batches: Iterator[list[Any]]) -> Iterator[Any]:

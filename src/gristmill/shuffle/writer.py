@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gristmill.faults import inject
+from gristmill.io.columnar import as_records, is_table
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleOutput
-from gristmill.shuffle.keys import partition_of, sort_pairs
+from gristmill.shuffle.arrow_counts import ArrowCounts
+from gristmill.shuffle.keys import bucket_pairs, sort_pairs
 from gristmill.shuffle.runfile import RunInfo, RunWriter
 from gristmill.shuffle.sizing import SizeEstimator
 
@@ -75,7 +77,15 @@ class ShuffleWriter:
     def limit(self) -> int:
         return int(self.memory * BUFFER_SHARE)
 
-    takes_blocks = False  # binary record blocks are converted to lists before write_batch
+    def write(self, batch: Any) -> None:
+        """Feed one output batch; columnar ones become records unless this writer takes them."""
+        if type(batch) is not list and not self.takes(batch):
+            batch = as_records(batch)
+        self.write_batch(batch)
+
+    def takes(self, batch: Any) -> bool:
+        """Whether `write_batch` handles this block or table as it is."""
+        return False
 
     def write_batch(self, batch: list[Any]) -> None:
         raise NotImplementedError
@@ -167,21 +177,34 @@ class KeySampler:
 
 
 class CombineWriter(ShuffleWriter):
-    """Hash aggregation for reduce/combine/count: one accumulator per distinct key."""
+    """Hash aggregation for reduce/combine/count: one accumulator per distinct key.
+
+    Counting keeps a `Counter` for records and, for one-column pyarrow tables, arrow counts
+    (`ArrowCounts`); both meet at the spill.
+    """
 
     def __post_init__(self) -> None:
         self.acc: dict[Any, Any] = Counter() if self._counting else {}
+        self.arrow = ArrowCounts()
 
     @property
     def _counting(self) -> bool:
         return self.output.spec.kind is ShuffleKind.COUNT
 
-    def write_batch(self, batch: list[Any]) -> None:
-        self.stats.records += len(batch)
-        self.sizer.observe(batch)
-        if self._counting:
+    def takes(self, batch: Any) -> bool:
+        return self._counting and is_table(batch) and self.arrow.accepts(batch)
+
+    def write_batch(self, batch: Any) -> None:
+        if is_table(batch):
+            self.stats.records += batch.num_rows
+            self.arrow.add(batch)
+        elif self._counting:
+            self.stats.records += len(batch)
+            self.sizer.observe(batch)
             self.acc.update(batch)  # Counter counts in C
         else:
+            self.stats.records += len(batch)
+            self.sizer.observe(batch)
             check_pair(batch[0], self.output.spec.kind)
             self._combine(batch)
         if self._buffered() > self.limit:
@@ -203,13 +226,23 @@ class CombineWriter(ShuffleWriter):
         per_entry = self.sizer.mean + DICT_ENTRY_OVERHEAD
         if self._counting:
             per_entry += 32
-        return len(self.acc) * per_entry
+        # Arrow rows are compact, but each becomes a Python pair at the spill: budget for that.
+        return (len(self.acc) + len(self.arrow)) * per_entry
 
     def _flush(self, writer: RunWriter) -> bool:
-        n = self.output.num_partitions
-        buckets: list[list[Any]] = [[] for _ in range(n)]
-        for pair in self.acc.items():
-            buckets[partition_of(pair[0], n)].append(pair)
+        pairs: Iterable[tuple[Any, Any]] = self.acc.items()
+        if len(self.arrow):
+            counted = list(self.arrow.drain())
+            self.sizer.observe(counted)
+            if self.acc:
+                acc = self.acc
+                for key, n in counted:
+                    acc[key] = acc.get(key, 0) + n
+                del counted
+            else:
+                pairs = counted  # nothing counted as records: the arrow counts are the pairs
+        buckets = bucket_pairs(pairs, self.output.num_partitions)
+        del pairs
         self.acc.clear()
         total = False
         for partition, pairs in enumerate(buckets):
@@ -262,10 +295,7 @@ class SortWriter(ShuffleWriter):
             total = sort_pairs(buffer, reverse=not self.output.spec.ascending)
             self._write_partition(writer, 0, buffer)
             return total
-        n = self.output.num_partitions
-        buckets: list[list[Any]] = [[] for _ in range(n)]
-        for pair in buffer:
-            buckets[partition_of(pair[0], n)].append(pair)
+        buckets = bucket_pairs(buffer, self.output.num_partitions)
         del buffer
         total = False
         value_key = self.output.spec.value_key

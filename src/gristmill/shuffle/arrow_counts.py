@@ -1,0 +1,81 @@
+"""Map-side counting of a columnar batch in C++: ``count_by_value`` on pyarrow tables.
+
+Each batch's one column is counted with ``pyarrow.compute.value_counts``; the partial counts
+pile up as small tables and are merged with a hash ``group_by`` every few batches, so the
+buffer holds about one row per distinct value. Python objects appear only when the counts
+leave for the shuffle, once per distinct value rather than once per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+MERGE_EVERY = 16  # partial tables merged at once: amortises group_by, bounds the pile
+DRAIN_ROWS = 65536
+
+
+def countable(table: pa.Table) -> bool:
+    """Whether `table` is one column whose values arrow can hash (not nested, not null-typed).
+
+    >>> import pyarrow as pa
+    >>> countable(pa.table({"item": ["a"]})), countable(pa.table({"item": [[1]]}))
+    (True, False)
+    """
+    import pyarrow as pa
+
+    if table.num_columns != 1:
+        return False
+    kind = table.schema.types[0]
+    return not (pa.types.is_nested(kind) or pa.types.is_null(kind))
+
+
+class ArrowCounts:
+    """Counts of the values of one-column tables, kept as arrow data."""
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Table] = []
+        self._type: pa.DataType | None = None
+        self.nbytes = 0
+
+    def accepts(self, table: pa.Table) -> bool:
+        """Whether `table` can be counted here: countable, and of the type counted so far."""
+        return countable(table) and self._type in (None, table.schema.types[0])
+
+    def add(self, table: pa.Table) -> None:
+        """Count the values of `table`'s single column (`accepts` must be true)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        counts = pc.value_counts(table.column(0))
+        part = pa.table({"values": counts.field("values"), "counts": counts.field("counts")})
+        self._parts.append(part)
+        self.nbytes += part.nbytes
+        self._type = table.schema.types[0]
+        if len(self._parts) >= MERGE_EVERY:
+            self._merge()
+
+    def _merge(self) -> None:
+        import pyarrow as pa
+
+        if len(self._parts) < 2:
+            return
+        merged = pa.concat_tables(self._parts)
+        summed = merged.group_by("values", use_threads=False).aggregate([("counts", "sum")])
+        # aggregate() puts the aggregates before the keys: select by name, not position
+        part = summed.select(["values", "counts_sum"]).rename_columns(["values", "counts"])
+        self._parts = [part]
+        self.nbytes = part.nbytes
+
+    def __len__(self) -> int:
+        return sum(part.num_rows for part in self._parts)
+
+    def drain(self) -> Iterator[tuple[Any, int]]:
+        """All ``(value, count)`` pairs, emptying the counts."""
+        self._merge()
+        parts, self._parts, self.nbytes, self._type = self._parts, [], 0, None
+        for part in parts:
+            yield from zip(part.column(0).to_pylist(), part.column(1).to_pylist(), strict=True)

@@ -1,0 +1,80 @@
+"""count_by_value on pyarrow tables equals collections.Counter, including merges and spills."""
+
+from __future__ import annotations
+
+import collections
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import gristmill as gm
+from gristmill.runtime.pipeline import BATCH
+from gristmill.shuffle import arrow_counts
+from gristmill.shuffle.arrow_counts import ArrowCounts, countable
+
+
+def test_counts_match_counter_across_many_merges() -> None:
+    rng = random.Random(3)
+    counts = ArrowCounts()
+    expected: collections.Counter[str | None] = collections.Counter()
+    for _ in range(3 * arrow_counts.MERGE_EVERY + 1):
+        values = [rng.choice(["a", "b", "ccc", "", None]) for _ in range(rng.randint(0, 50))]
+        table = pa.table({"item": pa.array(values, pa.string())})
+        assert counts.accepts(table)
+        counts.add(table)
+        expected.update(values)
+    assert dict(counts.drain()) == {k: n for k, n in expected.items() if n}
+    assert counts.nbytes == 0 and len(counts) == 0
+
+
+def test_only_hashable_single_columns_of_one_type_are_taken() -> None:
+    assert not countable(pa.table({"a": [1], "b": [2]}))
+    assert not countable(pa.table({"item": pa.array([None, None])}))
+    counts = ArrowCounts()
+    counts.add(pa.table({"item": [1, 2]}))
+    assert not counts.accepts(pa.table({"item": ["x"]}))  # another type: counted as records
+
+
+def _words(table: pa.Table) -> pa.Array:
+    return pc.list_flatten(pc.utf8_split_whitespace(table["item"]))
+
+
+def test_a_second_column_type_is_counted_as_records(tmp_path: Path) -> None:
+    # The first batch becomes an int64 column, the second a string column: the second type
+    # goes the Counter way and both meet at the spill.
+    def relabel(batch: pa.Table) -> pa.Array:
+        numbers = batch["item"].to_pylist()
+        if numbers[0] == 0:
+            return pa.array([n % 11 for n in numbers])
+        return pa.array([f"w{n % 7}" for n in numbers])
+
+    n = 6000
+    ds = gm.from_items(range(n), partitions=1).map_batches(relabel, batch_format="pyarrow")
+    got = dict(ds.count_by_value(3).collect(config=gm.Config(executor="inline", progress=False)))
+    first = BATCH
+    expected: collections.Counter[int | str] = collections.Counter(i % 11 for i in range(first))
+    expected.update(f"w{i % 7}" for i in range(first, n))
+    assert got == dict(expected)
+
+
+def test_columnar_word_count_spilling_under_a_tiny_budget(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    lines = [" ".join(f"w{rng.randint(0, 30000)}" for _ in range(12)) for _ in range(20000)]
+    path = tmp_path / "text.txt"
+    path.write_text("\n".join(lines) + "\n")
+    cfg = gm.Config(executor="inline", memory=2 * 1024**2, split_size=256 * 1024, progress=False)
+    result = (
+        gm.read_text(str(path))
+        .map_batches(_words, batch_format="pyarrow")
+        .count_by_value(4)
+        .write_text(str(tmp_path / "out"), config=cfg)
+    )
+    assert result.counters["shuffle.spills"] > 0, "the budget should force spills"
+    got = {}
+    for part in sorted((tmp_path / "out").glob("part-*")):
+        for line in part.read_text().splitlines():
+            word, n = line.split("\t")
+            got[word] = int(n)
+    assert got == dict(collections.Counter(" ".join(lines).split()))
