@@ -86,11 +86,14 @@ def sort_partitions(input_bytes: int, memory: int, map_tasks: int) -> int:
 def partitions_for(inputs: Sequence[str], config: gm.Config) -> int:
     """`sort_partitions` for the files of `inputs` under `config`'s memory and split size."""
     from gristmill.io.fs import list_inputs
+    from gristmill.io.splits import split_files
     from gristmill.plan.planner import auto_split_size
 
-    total = sum(f.size for f in list_inputs(tuple(inputs)))
+    files = list(list_inputs(tuple(inputs)))
+    total = sum(f.size for f in files)
     split = config.split_size or auto_split_size(total)
-    return sort_partitions(total, config.memory, math.ceil(total / max(1, split)))
+    # Count the planner's splits: many small files make more map tasks than total / split.
+    return sort_partitions(total, config.memory, len(split_files(files, split)))
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,20 @@ def countable(table: pa.Table) -> bool:
 
 
 class ArrowCounts:
-    """Counts of the values of one-column tables, kept as arrow data."""
+    """Counts of the values of one-column tables, kept as arrow data.
 
-    def __init__(self) -> None:
+    Columns wait in a pile of up to `pending_bytes` and are counted together: one hash pass
+    over several batches collapses more duplicates than counting each batch alone, which
+    leaves fewer partial rows to merge.
+    """
+
+    def __init__(self, pending_bytes: int = 8 << 20) -> None:
+        self._pending: list[pa.ChunkedArray] = []
         self._parts: list[pa.Table] = []
         self._type: pa.DataType | None = None
-        self.nbytes = 0
+        self._pending_limit = pending_bytes
+        self.pending_bytes = 0  # arrow memory of columns not yet counted
+        self.nbytes = 0  # arrow memory of the partial counts
 
     def accepts(self, table: pa.Table) -> bool:
         """Whether `table` can be counted here: countable, and of the type counted so far."""
@@ -47,14 +55,24 @@ class ArrowCounts:
 
     def add(self, table: pa.Table) -> None:
         """Count the values of `table`'s single column (`accepts` must be true)."""
+        self._pending.append(table.column(0))
+        self.pending_bytes += table.nbytes
+        self._type = table.schema.types[0]
+        if self.pending_bytes >= self._pending_limit:
+            self._count()
+
+    def _count(self) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        counts = pc.value_counts(table.column(0))
+        if not self._pending:
+            return
+        chunks = [chunk for column in self._pending for chunk in column.chunks]
+        counts = pc.value_counts(pa.chunked_array(chunks, type=self._type))
+        self._pending, self.pending_bytes = [], 0
         part = pa.table({"values": counts.field("values"), "counts": counts.field("counts")})
         self._parts.append(part)
         self.nbytes += part.nbytes
-        self._type = table.schema.types[0]
         if len(self._parts) >= MERGE_EVERY:
             self._merge()
 
@@ -71,10 +89,12 @@ class ArrowCounts:
         self.nbytes = part.nbytes
 
     def __len__(self) -> int:
+        """Rows of partial counts (pending columns are not counted yet: see `pending_bytes`)."""
         return sum(part.num_rows for part in self._parts)
 
     def drain(self) -> Iterator[tuple[Any, int]]:
         """All ``(value, count)`` pairs, emptying the counts."""
+        self._count()
         self._merge()
         parts, self._parts, self.nbytes, self._type = self._parts, [], 0, None
         for part in parts:

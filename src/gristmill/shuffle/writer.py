@@ -185,7 +185,7 @@ class CombineWriter(ShuffleWriter):
 
     def __post_init__(self) -> None:
         self.acc: dict[Any, Any] = Counter() if self._counting else {}
-        self.arrow = ArrowCounts()
+        self.arrow = ArrowCounts(pending_bytes=self.limit // 8)
 
     @property
     def _counting(self) -> bool:
@@ -227,11 +227,11 @@ class CombineWriter(ShuffleWriter):
         if self._counting:
             per_entry += 32
         # Arrow rows are compact, but each becomes a Python pair at the spill: budget for that.
-        return (len(self.acc) + len(self.arrow)) * per_entry
+        return (len(self.acc) + len(self.arrow)) * per_entry + self.arrow.pending_bytes
 
     def _flush(self, writer: RunWriter) -> bool:
         pairs: Iterable[tuple[Any, Any]] = self.acc.items()
-        if len(self.arrow):
+        if len(self.arrow) or self.arrow.pending_bytes:
             counted = list(self.arrow.drain())
             self.sizer.observe(counted)
             if self.acc:

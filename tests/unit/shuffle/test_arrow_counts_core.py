@@ -17,7 +17,7 @@ from gristmill.shuffle.arrow_counts import ArrowCounts, countable
 
 def test_counts_match_counter_across_many_merges() -> None:
     rng = random.Random(3)
-    counts = ArrowCounts()
+    counts = ArrowCounts(pending_bytes=200)  # count often, merge often
     expected: collections.Counter[str | None] = collections.Counter()
     for _ in range(3 * arrow_counts.MERGE_EVERY + 1):
         values = [rng.choice(["a", "b", "ccc", "", None]) for _ in range(rng.randint(0, 50))]
@@ -26,7 +26,7 @@ def test_counts_match_counter_across_many_merges() -> None:
         counts.add(table)
         expected.update(values)
     assert dict(counts.drain()) == {k: n for k, n in expected.items() if n}
-    assert counts.nbytes == 0 and len(counts) == 0
+    assert counts.nbytes == counts.pending_bytes == len(counts) == 0
 
 
 def test_only_hashable_single_columns_of_one_type_are_taken() -> None:
