@@ -132,30 +132,47 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
     ]
 
 
+def gristmill_wordcount(data: str, out: str, workers: int, form: str) -> Tool:
+    """gristmill's word count in one API form (`gristmill example wordcount --form`)."""
+    gm_out = os.path.join(out, f"gristmill-{form}-{workers}")
+    cmd = [GRISTMILL, "example", "wordcount", data, "-o", gm_out, "--form", form]
+    cmd += ["--workers", str(workers), "--no-progress"]
+    plural = "s" if workers > 1 else ""
+    return Tool(f"gristmill {form} ({workers} worker{plural})", cmd, os.path.join(gm_out, "part-*"))
+
+
 def wordcount_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
-    gm_out = os.path.join(out, "gristmill")
     base_out = os.path.join(out, "counter.txt")
-    gm = [GRISTMILL, "example", "wordcount", data, "-o", gm_out]
-    gm += ["--workers", str(workers), "--no-progress"]
     base = [sys.executable, "-m", "benchmarks.peers.counter_wordcount", data, base_out]
     mp_out = os.path.join(out, "mp.txt")
     mp = [sys.executable, "-m", "benchmarks.peers.mp_wordcount", data, mp_out, str(workers)]
     counter = Tool("counter (1 process)", base, [base_out])
     if parse_size(size) > BASELINE_MAX:
         counter = Tool(counter.name, None, "skipped above 2GB (about a minute per GB); see 1GB")
+    forms = [gristmill_wordcount(data, out, workers, f) for f in ("count_by_value", "columnar")]
+    if parse_size(size) > 1024:  # 1KB measures start-up: the default form, and pyarrow's cost
+        forms.append(gristmill_wordcount(data, out, workers, "chain"))
+        if workers > 1:  # the scaling figure: the fastest form on one worker
+            forms.append(gristmill_wordcount(data, out, 1, "columnar"))
     return [
         counter,
         Tool(f"multiprocessing + Counter ({workers} processes)", mp, [mp_out]),
-        Tool(f"gristmill ({workers} workers)", gm, os.path.join(gm_out, "part-*")),
+        *forms,
         *wordcount_peers(data, out, workers),
     ]
 
 
+def gristmill_terasort(data: str, out: str, workers: int) -> Tool:
+    gm_out = os.path.join(out, f"gristmill-{workers}")
+    cmd = [GRISTMILL, "example", "terasort", data, "-o", gm_out]
+    cmd += ["--workers", str(workers), "--memory", "512MB", "--no-progress"]
+    plural = "s" if workers > 1 else ""
+    name = f"gristmill terasort ({workers} worker{plural}, 512MB)"
+    return Tool(name, cmd, os.path.join(gm_out, "part-*"))
+
+
 def terasort_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
     np_out = os.path.join(out, "numpy.bin")
-    gm_out = os.path.join(out, "gristmill")
-    gm = [GRISTMILL, "example", "terasort", data, "-o", gm_out]
-    gm += ["--workers", str(workers), "--memory", "512MB", "--no-progress"]
     tools = []
     if parse_size(size) <= NUMPY_SORT_MAX:
         np_cmd = [sys.executable, "-m", "benchmarks.peers.numpy_sort", data, np_out]
@@ -164,9 +181,9 @@ def terasort_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
         tools.append(
             Tool("numpy in-memory sort (1 process)", None, "skipped: needs ~2.2x input RAM")
         )
-    tools.append(
-        Tool(f"gristmill terasort ({workers} workers, 512MB)", gm, os.path.join(gm_out, "part-*"))
-    )
+    tools.append(gristmill_terasort(data, out, workers))
+    if workers > 1 and parse_size(size) > 1024:
+        tools.append(gristmill_terasort(data, out, 1))
     spark_out = os.path.join(out, "spark")
     partitions = str(max(2, -(-parse_size(size) // (128 * 1024**2))))
     spark_args = [data, spark_out, str(workers), partitions]

@@ -77,13 +77,13 @@ def test_terasort_stays_within_budget(tmp_path: Path) -> None:
     _check(["example", "terasort"], tiny, large)
 
 
-@pytest.mark.parametrize("job", ["wordcount", "hot-key"])
+@pytest.mark.parametrize("job", ["count_by_value", "columnar", "hot-key"])  # word counts first
 def test_keyed_jobs_stay_within_budget(tmp_path: Path, job: str) -> None:
     _text(tmp_path / "tiny.txt", 1000)
     _text(tmp_path / "large.txt", 3_000_000)  # ~13 MB of text: 3M records, 300k distinct words
     tiny, large = [str(tmp_path / "tiny.txt")], [str(tmp_path / "large.txt")]
-    if job == "wordcount":
-        command = ["example", "wordcount"]
+    if job != "hot-key":
+        command = ["example", "wordcount", "--form", job]
         tiny += ["-o", str(tmp_path / "o1")]
         large += ["-o", str(tmp_path / "o2")]
     else:

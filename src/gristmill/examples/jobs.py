@@ -17,14 +17,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-WORDCOUNT_FORMS = ("columnar", "count_by_value", "chain")
+WORDCOUNT_FORMS = ("count_by_value", "columnar", "chain")
 
 
-def wordcount(inputs: Sequence[str], form: str = "columnar") -> gm.Dataset:
+def wordcount(inputs: Sequence[str], form: str = "count_by_value") -> gm.Dataset:
     """``(word, count)`` for every whitespace-separated word, in one of three API forms.
 
-    - ``columnar`` (the default, fastest): pyarrow splits and counts whole batches in C++;
-    - ``count_by_value``: ``flat_map(str.split)``, counted by Python's C `Counter`;
+    - ``count_by_value`` (the default): ``flat_map(str.split)``, counted by Python's C
+      `Counter`; pure Python, so it starts fastest (no pyarrow import, ~0.25 s);
+    - ``columnar`` (fastest on large input): pyarrow splits and counts whole batches in C++;
     - ``chain``: the textbook ``flat_map`` / ``map`` to ``(word, 1)`` / ``reduce_by_key(add)``.
 
     All three give the same counts for text whose whitespace is ASCII; on other Unicode
