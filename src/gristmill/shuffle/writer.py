@@ -8,6 +8,7 @@ what lets reducers stream a k-way merge without holding a partition in memory.
 
 from __future__ import annotations
 
+import operator
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -215,6 +216,13 @@ class CombineWriter(ShuffleWriter):
         assert agg is not None
         acc, add, create = self.acc, agg.add, agg.create
         missing = _MISSING
+        get = acc.get
+        if add is operator.add and create is None:
+            # The most common reducer, with `+` inlined: a C call less per record.
+            for key, value in batch:
+                old = get(key, missing)
+                acc[key] = value if old is missing else old + value
+            return
         for key, value in batch:
             old = acc.get(key, missing)
             if old is missing:
