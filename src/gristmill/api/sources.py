@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from gristmill.api.dataset import Dataset
+from gristmill.api.dataset import BatchFormat, Dataset
 from gristmill.errors import UsageError
 from gristmill.plan.functions import PrefixKey
 from gristmill.plan.logical import FileSource, Format, ItemsSource, Source
@@ -21,10 +21,12 @@ def _paths(paths: str | Sequence[str]) -> tuple[str, ...]:
     return out
 
 
-def read_text(paths: str | Sequence[str]) -> Dataset:
+def read_text(paths: str | Sequence[str], *, batch_format: BatchFormat = "default") -> Dataset:
     """Lines of text files (``.gz``, ``.bz2``, ``.zst`` decompressed), without line endings.
 
-    Directories are read recursively; names starting with ``_`` or ``.`` are skipped.
+    Directories are read recursively; names starting with ``_`` or ``.`` are skipped. With
+    ``batch_format="pyarrow"`` lines are split in C++ into ``pyarrow.Table`` batches (column
+    ``item``) for ``map_batches(..., batch_format="pyarrow")``; other operations see lines.
 
     >>> import gristmill as gm, tempfile, os
     >>> d = tempfile.mkdtemp(); p = os.path.join(d, "a.txt")
@@ -32,7 +34,8 @@ def read_text(paths: str | Sequence[str]) -> Dataset:
     >>> gm.read_text(p).collect(config=gm.Config(executor="inline", progress=False))
     ['x y', 'z']
     """
-    return Dataset(Source(FileSource(_paths(paths), Format.TEXT)))
+    options = _format_options(batch_format)
+    return Dataset(Source(FileSource(_paths(paths), Format.TEXT, options)))
 
 
 def read_jsonl(paths: str | Sequence[str]) -> Dataset:
@@ -40,13 +43,38 @@ def read_jsonl(paths: str | Sequence[str]) -> Dataset:
     return Dataset(Source(FileSource(_paths(paths), Format.JSONL)))
 
 
-def read_csv(paths: str | Sequence[str], *, delimiter: str = ",", quotechar: str = '"') -> Dataset:
+def read_csv(
+    paths: str | Sequence[str],
+    *,
+    delimiter: str = ",",
+    quotechar: str = '"',
+    batch_format: BatchFormat = "default",
+) -> Dataset:
     """CSV rows as dicts keyed by each file's header line (values are strings).
 
-    Files are split at line boundaries, so quoted fields must not contain newlines.
+    Files are split at line boundaries, so quoted fields must not contain newlines. With
+    ``batch_format="pyarrow"`` pyarrow parses each block into a ``pyarrow.Table`` with typed
+    columns (types inferred from each file's first megabyte; a later value that does not fit
+    fails naming the file and offset); operations other than pyarrow ``map_batches`` see
+    dict rows with typed values.
+
+    >>> import gristmill as gm, tempfile, os
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "a.csv")
+    >>> _ = open(p, "w").write("k,n\\na,1\\nb,2\\n")
+    >>> cfg = gm.Config(executor="inline", progress=False)
+    >>> gm.read_csv(p).collect(config=cfg)
+    [{'k': 'a', 'n': '1'}, {'k': 'b', 'n': '2'}]
+    >>> gm.read_csv(p, batch_format="pyarrow").collect(config=cfg)
+    [{'k': 'a', 'n': 1}, {'k': 'b', 'n': 2}]
     """
-    options = (("delimiter", delimiter), ("quotechar", quotechar))
+    options = (("delimiter", delimiter), ("quotechar", quotechar), *_format_options(batch_format))
     return Dataset(Source(FileSource(_paths(paths), Format.CSV, options)))
+
+
+def _format_options(batch_format: str) -> tuple[tuple[str, Any], ...]:
+    if batch_format not in ("default", "pyarrow"):
+        raise UsageError(f"batch_format must be 'default' or 'pyarrow', got {batch_format!r}")
+    return (("batch_format", batch_format),) if batch_format == "pyarrow" else ()
 
 
 def read_binary_records(paths: str | Sequence[str], record_size: int) -> Dataset:

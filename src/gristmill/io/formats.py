@@ -326,9 +326,18 @@ def read_split(
 ) -> Iterator[Batch]:
     """Batches of records of one split in the given format, sized for a `memory` budget.
 
-    With `on_bad`, undecodable records are reported to it and skipped instead of failing.
+    With `on_bad`, undecodable records are reported to it and skipped instead of failing. The
+    option ``batch_format="pyarrow"`` (text and CSV) gives ``pyarrow.Table`` batches.
     """
     chunk = chunk_for(memory)
+    csv_options = dict(csv_options)
+    if csv_options.pop("batch_format", "default") == "pyarrow":
+        from gristmill.io.arrow_readers import read_csv_table, read_text_table
+
+        if fmt is Format.TEXT:
+            return read_text_table(split, on_bad, chunk)
+        if fmt is Format.CSV:
+            return read_csv_table(split, csv_options, on_bad, chunk)
     if fmt is Format.BINARY:
         from gristmill.io.binary import read_records
 

@@ -1,0 +1,158 @@
+"""Columnar readers: text and CSV splits as ``pyarrow.Table`` batches (``batch_format="pyarrow"``).
+
+The same line-aligned blocks as the record readers, parsed by pyarrow in C++ instead of one
+Python object per line or row. CSV column types are inferred from the first block of each file
+(every split of a file infers the same types, so all its batches share one schema), as Spark
+and Polars infer from a sample. A bad block fails naming the file and byte offset; in skip mode
+it is re-read line by line and only the bad lines are skipped. Must not import `runtime`/`api`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from gristmill.errors import InputFormatError
+from gristmill.io.columnar import ITEM
+from gristmill.io.formats import (
+    Batch,
+    OnBad,
+    Origin,
+    _csv_header,
+    _decode,
+    _line_blocks,
+)
+from gristmill.io.splits import FileSplit
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+INFER_BYTES = 1 << 20  # the sample each file's CSV column types are inferred from
+
+
+def read_text_table(split: FileSplit, on_bad: OnBad | None, chunk: int) -> Iterator[Batch]:
+    """Lines of `split` as one-column tables (``item``), without line endings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    line: int | None = 1 if split.start == 0 else None
+    for offset, block in _line_blocks(split, chunk):
+        try:
+            text = pa.array([block], pa.binary()).cast(pa.string())  # validates UTF-8
+        except pa.ArrowInvalid:
+            # The record reader names (or, skipping, quarantines) the exact undecodable line.
+            lines_py, kept = _decode(split, offset, block, line, on_bad)
+            origin = Origin(split.path, offset, line, block, kept)
+            yield Batch(pa.table({ITEM: pa.array(lines_py, pa.string())}), origin)
+            if line is not None:
+                line += block.count(b"\n") + (block[-1:] != b"\n")
+            continue
+        lines = pc.list_flatten(pc.split_pattern(text, "\n"))
+        if block.endswith(b"\n"):
+            lines = lines.slice(0, len(lines) - 1)
+        if b"\r" in block:
+            lines = pc.replace_substring_regex(lines, "\r$", "")  # one \r, as the record reader
+        yield Batch(pa.table({ITEM: lines}), Origin(split.path, offset, line, block))
+        if line is not None:
+            line += len(lines)
+
+
+def read_csv_table(
+    split: FileSplit, options: dict[str, Any], on_bad: OnBad | None, chunk: int
+) -> Iterator[Batch]:
+    """Rows of `split` as tables with the header's columns and types inferred per file."""
+    header = _csv_header(split, options)
+    if not header:
+        return
+    whole = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
+    schema = _file_schema(whole, tuple(sorted(options.items())))
+    first = split.start == 0
+    for offset, block in _line_blocks(split, chunk):
+        if first:  # the header line is not a row
+            first = False
+            cut = block.find(b"\n") + 1 or len(block)
+            block, offset = block[cut:], offset + cut
+        if not block.strip():
+            continue
+        origin = Origin(split.path, offset, None, block)
+        try:
+            table = _parse(block, header, schema, options)
+        except Exception as exc:  # pyarrow raises ArrowInvalid, ArrowTypeError, ...
+            if on_bad is None:
+                raise InputFormatError(
+                    f"{split.path}: malformed CSV in the block at byte offset {offset}: {exc}"
+                ) from None
+            table = _skipping(block, header, schema, options, origin=origin, on_bad=on_bad)
+        yield Batch(table, origin)
+
+
+def _parse(block: bytes, header: list[str], schema: pa.Schema, options: dict[str, Any]) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    read = pacsv.ReadOptions(column_names=header, use_threads=False, block_size=len(block) + 1)
+    parse = pacsv.ParseOptions(
+        delimiter=options.get("delimiter", ","), quote_char=options.get("quotechar", '"')
+    )
+    types = {field.name: field.type for field in schema}
+    convert = pacsv.ConvertOptions(column_types=types)
+    table = pacsv.read_csv(pa.py_buffer(block), read, parse, convert)
+    return table.cast(schema)
+
+
+def _skipping(
+    block: bytes,
+    header: list[str],
+    schema: pa.Schema,
+    options: dict[str, Any],
+    *,
+    origin: Origin,
+    on_bad: OnBad,
+) -> Any:
+    """Skip mode: parse the block line by line, handing each bad line to `on_bad`."""
+    import pyarrow as pa
+
+    good, kept = [], []
+    for i, raw in enumerate(block.split(b"\n")):
+        if not raw.strip():
+            continue
+        try:
+            good.append(_parse(raw + b"\n", header, schema, options))
+            kept.append(i)
+        except Exception as exc:
+            on_bad(origin.locate(i), f"malformed CSV row: {exc}")
+    origin.keep(kept, block.count(b"\n") + (block[-1:] != b"\n"))
+    return pa.concat_tables(good) if good else schema.empty_table()
+
+
+@lru_cache(maxsize=64)
+def _file_schema(split: FileSplit, options: tuple[tuple[str, Any], ...]) -> pa.Schema:
+    """Column types inferred from the first rows of the file (`split` is the whole file, so
+    every split of one file shares the cache entry and the types)."""
+    import pyarrow as pa
+
+    opts = dict(options)
+    head = FileSplit(split.path, 0, min(split.file_size, INFER_BYTES), split.file_size, split.mtime)
+    if split.compressed:
+        head = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
+    header = _csv_header(split, opts)
+    sample = b""
+    for _, block in _line_blocks(head, INFER_BYTES):
+        sample = block
+        break
+    body = sample[sample.find(b"\n") + 1 :] if b"\n" in sample else b""
+    if not body.strip():
+        return pa.schema([(name, pa.string()) for name in header])
+    import pyarrow.csv as pacsv
+
+    read = pacsv.ReadOptions(column_names=header, use_threads=False, block_size=len(body) + 1)
+    parse = pacsv.ParseOptions(
+        delimiter=opts.get("delimiter", ","), quote_char=opts.get("quotechar", '"')
+    )
+    try:
+        return pacsv.read_csv(pa.py_buffer(body), read, parse).schema
+    except Exception as exc:
+        raise InputFormatError(
+            f"{split.path}: cannot infer CSV column types from its first rows: {exc}"
+        ) from None

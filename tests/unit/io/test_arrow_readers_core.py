@@ -1,0 +1,103 @@
+"""pyarrow readers give the same rows as the record readers, and name bad input the same way."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gristmill as gm
+from gristmill.errors import InputFormatError
+from gristmill.io.arrow_readers import read_csv_table, read_text_table
+from gristmill.io.formats import read_text
+from gristmill.io.fs import list_inputs
+from gristmill.io.splits import FileSplit, split_files
+
+INLINE = gm.Config(executor="inline", progress=False)
+
+
+def _splits(path: Path, size: int) -> list[FileSplit]:
+    return list(split_files(list(list_inputs((str(path),))), size))
+
+
+line_text = st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(line_text, max_size=40), st.booleans(), st.integers(1, 64))
+def test_text_tables_hold_the_same_lines_as_the_record_reader(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], crlf: bool, split: int
+) -> None:
+    path = tmp_path_factory.mktemp("t") / "a.txt"
+    end = "\r\n" if crlf else "\n"
+    path.write_bytes(end.join(lines).encode())  # no newline after the last line
+    expected, got = [], []
+    for s in _splits(path, split):
+        for batch in read_text(s, None, 7):
+            expected += batch.records
+        for batch in read_text_table(s, None, 7):
+            got += batch.records.column("item").to_pylist()
+    assert got == expected
+
+
+def test_invalid_utf8_is_named_by_line_and_skipped_in_skip_mode(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"good\nbad \xff here\nalso good\n")
+    (s,) = _splits(path, 1 << 20)
+    with pytest.raises(InputFormatError, match=r"bad\.txt, line 2"):
+        list(read_text_table(s, None, 1 << 20))
+    skipped: list[str] = []
+    batches = list(read_text_table(s, lambda where, why: skipped.append(where), 1 << 20))
+    assert [b.records.column("item").to_pylist() for b in batches] == [["good", "also good"]]
+    assert len(skipped) == 1 and "line 2" in skipped[0]
+
+
+def _csv(path: Path, rows: list[str]) -> None:
+    path.write_text("id,name,price\n" + "".join(r + "\n" for r in rows))
+
+
+def test_csv_tables_are_typed_and_every_split_shares_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    _csv(path, [f"{i},n{i},{i}.25" for i in range(5000)])
+    tables = [b.records for s in _splits(path, 4096) for b in read_csv_table(s, {}, None, 1024)]
+    assert len({t.schema for t in tables}) == 1
+    rows = [r for t in tables for r in t.to_pylist()]
+    assert rows == [{"id": i, "name": f"n{i}", "price": i + 0.25} for i in range(5000)]
+
+
+def test_a_value_that_breaks_the_inferred_type_names_file_and_offset(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    good = [f"{i},n{i},1.5" for i in range(120000)]  # the first megabyte: id is an integer
+    _csv(path, [*good, "oops,x,2.5"])
+    offset = len("id,name,price\n") + sum(len(r) + 1 for r in good)
+    with pytest.raises(InputFormatError, match=r"a\.csv: malformed CSV in the block at byte"):
+        for s in _splits(path, 1 << 30):
+            list(read_csv_table(s, {}, None, 1 << 30))
+    skipped: list[tuple[str, str]] = []
+    rows = [
+        r
+        for s in _splits(path, 1 << 30)
+        for b in read_csv_table(s, {}, lambda where, why: skipped.append((where, why)), 4096)
+        for r in b.records.to_pylist()
+    ]
+    assert len(rows) == len(good)
+    assert len(skipped) == 1 and f"byte offset {offset}" in skipped[0][0]
+
+
+def test_datasets_read_pyarrow_batches_and_records_agree(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    _csv(path, ["1,a,2.5", "2,b,3.5", "3,a,1.0"])
+    by_name = gm.read_csv(str(path), batch_format="pyarrow").map(lambda r: (r["name"], r["price"]))
+    assert sorted(by_name.reduce_by_key(lambda a, b: a + b).collect(config=INLINE)) == [
+        ("a", 3.5),
+        ("b", 3.5),
+    ]
+    text = tmp_path / "t.txt"
+    text.write_text("x y\nz\n")
+    got: Any = gm.read_text(str(text), batch_format="pyarrow").collect(config=INLINE)
+    assert got == ["x y", "z"]
+    assert os.path.exists(text)
