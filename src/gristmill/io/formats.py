@@ -335,9 +335,9 @@ def read_split(
         from gristmill.io.arrow_readers import read_csv_table, read_text_table
 
         if fmt is Format.TEXT:
-            return read_text_table(split, on_bad, chunk)
+            return read_text_table(split, on_bad, chunk * 4)  # tables cost about their bytes
         if fmt is Format.CSV:
-            return read_csv_table(split, csv_options, on_bad, chunk)
+            return read_csv_table(split, csv_options, on_bad, chunk * 4)
     if fmt is Format.BINARY:
         from gristmill.io.binary import read_records
 
