@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 
+from benchmarks.charts import draw as draw_charts
 from benchmarks.measure import Measurement, run
 from gristmill.config import parse_size
 from gristmill.examples.textgen import generate_text
@@ -389,6 +390,9 @@ def write_results(rows: list[Row], command: str) -> None:
         else f"| {r.workload} | {r.size} | {r.tool} | | | | | {r.status} |"
         for r, _ in merged
     ]
+    charts = [os.path.relpath(p, HERE) for p in draw_charts(csv_path, RESULTS)]
+    if charts:
+        lines += ["", "Charts: " + ", ".join(f"[{os.path.basename(c)}]({c})" for c in charts)]
     lines += ["", manual, ""]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
