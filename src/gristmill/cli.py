@@ -196,6 +196,35 @@ def teravalidate(inputs: tuple[str, ...], output: str, overwrite: bool, **opts: 
         sys.exit(1)
 
 
+@example.command()
+@click.argument("size")
+@click.option("-o", "--output", required=True, help="Directory for orders.csv, products.csv.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
+@reporting
+def ordersgen(size: str, output: str, seed: int) -> None:
+    """Generate about SIZE (e.g. 100MB) of orders.csv plus products.csv (seeded)."""
+    from gristmill.config import parse_size
+    from gristmill.examples.orders import generate_orders
+
+    written = generate_orders(output, parse_size(size), seed=seed)
+    click.echo(f"wrote {written} bytes of orders to {output}")
+
+
+@example.command()
+@engine_options
+@click.argument("orders")
+@click.argument("products")
+@click.option("-o", "--output", required=True, help="Output directory of Parquet part files.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output at commit.")
+@reporting
+def etl(orders: str, products: str, output: str, overwrite: bool, **opts: Any) -> None:
+    """Revenue per (category, day) of ORDERS joined with PRODUCTS (CSV), as Parquet."""
+    from gristmill.examples.etl import etl as job
+
+    config = build_config(opts)
+    _finish(job(orders, products).write_parquet(output, overwrite=overwrite, config=config))
+
+
 @cli.command(
     context_settings={"ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,
