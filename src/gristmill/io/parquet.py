@@ -137,8 +137,12 @@ def conform(table: Any, schema: Any, records: list[Any] | None = None) -> Any:
         if pa.types.is_null(got) or column.null_count == len(column):
             table = table.set_column(i, field, column.cast(field.type))
             continue
-        record = _offending_record(records, field.name, field.type) if records else None
-        where = f" at record {record!r:.120}" if record is not None else ""
+        if records:
+            record = _offending_record(records, field.name, field.type)
+        else:  # a Table batch: its first row with a value in the column shows the type
+            valued = table.filter(column.is_valid()) if column.null_count else table
+            record = valued.slice(0, 1).to_pylist()[0]
+        where = f" at record {record!r:.120}"
         raise ParquetSchemaError(
             f"column {field.name!r} has type {got} in this batch but {field.type} in the part "
             f"file's schema (fixed by its first batch){where}; convert it in the job instead"

@@ -31,8 +31,9 @@ def test_sink_writer_takes_arrow_tables_and_dict_batches_in_one_file(tmp_path: P
 def test_table_of_another_type_is_refused_not_cast(tmp_path: Path) -> None:
     writer = ParquetPartWriter(str(tmp_path / "p.parquet"))
     writer.write(pa.table({"n": pa.array([1], pa.int64())}))
-    with pytest.raises(ParquetSchemaError, match="column 'n' has type int32"):
-        writer.write(pa.table({"n": pa.array([2], pa.int32())}))
+    with pytest.raises(ParquetSchemaError, match="column 'n' has type int32") as info:
+        writer.write(pa.table({"n": pa.array([None, 2], pa.int32())}))
+    assert "at record {'n': 2}" in str(info.value)
     writer.abort()
 
 
