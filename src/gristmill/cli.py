@@ -200,13 +200,14 @@ def teravalidate(inputs: tuple[str, ...], output: str, overwrite: bool, **opts: 
 @click.argument("size")
 @click.option("-o", "--output", required=True, help="Directory for orders.csv, products.csv.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
+@click.option("--jsonl", is_flag=True, help="Write orders.jsonl (JSON lines) instead of CSV.")
 @reporting
-def ordersgen(size: str, output: str, seed: int) -> None:
+def ordersgen(size: str, output: str, seed: int, jsonl: bool) -> None:
     """Generate about SIZE (e.g. 100MB) of orders.csv plus products.csv (seeded)."""
     from gristmill.config import parse_size
     from gristmill.examples.orders import generate_orders
 
-    written = generate_orders(output, parse_size(size), seed=seed)
+    written = generate_orders(output, parse_size(size), seed=seed, jsonl=jsonl)
     click.echo(f"wrote {written} bytes of orders to {output}")
 
 

@@ -10,12 +10,14 @@ import collections
 import csv
 import datetime
 import decimal
+import json
 import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from gm_cli import run_cli
 
+import gristmill as gm
 from gristmill.examples.kvgen import generate_pairs, keys_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +60,13 @@ def test_ordersgen_is_seeded_and_well_formed(tmp_path: Path) -> None:
         assert start <= when < start + datetime.timedelta(days=90)
     top = collections.Counter(o["product_id"] for o in orders).most_common(1)[0][1]
     assert top > 20 * len(orders) / 10_000  # Zipf: the hottest product far above the mean
+    done = run_cli(
+        "example", "ordersgen", "300KB", "-o", str(tmp_path / "j"), "--seed", "3", "--jsonl"
+    )
+    assert done.returncode == 0, done.stderr
+    as_json = [json.loads(line) for line in (tmp_path / "j" / "orders.jsonl").open()]
+    same = [{k: str(v) for k, v in row.items()} for row in as_json]
+    assert same == orders[: len(same)] and len(same) < len(orders)  # JSON costs more per row
 
 
 def test_etl_writes_exact_revenue_per_category_and_day(tmp_path: Path) -> None:
@@ -77,6 +86,10 @@ def test_etl_writes_exact_revenue_per_category_and_day(tmp_path: Path) -> None:
             assert key not in got
             got[key] = row["revenue_cents"]
     assert got == _oracle_revenue(orders, products)
+    cfg = gm.Config(executor="inline", progress=False, scratch_dir=str(tmp_path / "s"))
+    back = gm.read_parquet(str(out)).collect(config=cfg)  # gristmill reads its output back
+    assert {(r["category"], r["day"]): r["revenue_cents"] for r in back} == got
+    assert len(back) == len(got)
 
 
 def test_highcard_job_sums_every_key(tmp_path: Path) -> None:

@@ -42,10 +42,13 @@ def generate_pairs(path: str, size_bytes: int, *, seed: int = 0, keys: int | Non
         while written < size_bytes:
             data = _chunk(rng, keys)
             room = size_bytes - written
+            last = len(data) >= room  # the file ends inside this chunk, on a whole row
             if len(data) > room:
                 cut = data.rfind(b"\n", 0, room) + 1
                 data = data[: cut or data.find(b"\n") + 1]
             out.write(data)
             written += len(data)
+            if last:
+                break
     os.replace(tmp, path)
     return written

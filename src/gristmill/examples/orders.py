@@ -1,10 +1,11 @@
 """Seeded orders and products tables (CSV) for the ETL benchmark.
 
 `products.csv`: product_id, name, category (10,000 products in 50 categories).
-`orders.csv`: order_id, customer_id, product_id (Zipf popularity, p(rank) ~ 1/rank^1.1),
-quantity (1-5), price (the product's list price, ``"12.34"``), timestamp (ISO seconds over 90
-days from 2026-01-01). The same seed and size give byte-identical files. Vectorized with numpy;
-imports nothing from the engine, so the benchmarks can feed any peer.
+`orders.csv` (or `orders.jsonl`): order_id, customer_id, product_id (Zipf popularity,
+p(rank) ~ 1/rank^1.1), quantity (1-5), price (the product's list price, ``"12.34"``),
+timestamp (ISO seconds over 90 days from 2026-01-01). The same seed and size give
+byte-identical files. Vectorized with numpy; imports nothing from the engine, so the benchmarks
+can feed any peer.
 """
 
 from __future__ import annotations
@@ -52,7 +53,16 @@ def products_csv(seed: int = 0) -> str:
     return PRODUCTS_HEADER + "".join(rows)
 
 
-def _orders_chunk(rng: Any, first_id: int, cdf: Any, popular: Any, prices: Any) -> str:
+CSV_ROW = "{0},{1},{2},{3},{4},{5}\n"
+JSONL_ROW = (  # price stays a string: JSON numbers would turn it into a float
+    '{{"order_id": {0}, "customer_id": {1}, "product_id": {2}, "quantity": {3}, '
+    '"price": "{4}", "timestamp": "{5}"}}\n'
+)
+
+
+def _orders_chunk(
+    rng: Any, first_id: int, cdf: Any, popular: Any, prices: Any, *, row: str = CSV_ROW
+) -> str:
     import numpy as np
 
     n = ROWS_PER_CHUNK
@@ -74,15 +84,25 @@ def _orders_chunk(rng: Any, first_id: int, cdf: Any, popular: Any, prices: Any) 
         strict=True,
     )
     return "".join(
-        f"{first_id + i},{c},{p},{q},{whole}.{frac:02d},"
-        f"{days[d]}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}\n"
+        row.format(
+            first_id + i,
+            c,
+            p,
+            q,
+            f"{whole}.{frac:02d}",
+            f"{days[d]}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}",
+        )
         for i, (c, p, q, whole, frac, d, s) in enumerate(cols)
     )
 
 
-def generate_orders(directory: str, size_bytes: int, *, seed: int = 0) -> int:
+def generate_orders(directory: str, size_bytes: int, *, seed: int = 0, jsonl: bool = False) -> int:
     """Write ``products.csv`` and about `size_bytes` of ``orders.csv`` (whole rows) into
-    `directory`; returns the orders file's size."""
+    `directory`; returns the orders file's size.
+
+    With `jsonl`, the orders go to ``orders.jsonl`` instead, one JSON object per row (the same
+    rows for the same seed, as far as the size allows).
+    """
     import numpy as np
 
     os.makedirs(directory, exist_ok=True)
@@ -97,21 +117,25 @@ def generate_orders(directory: str, size_bytes: int, *, seed: int = 0) -> int:
     popular = np.random.default_rng([seed, 2]).permutation(PRODUCTS) + 1
     prices = _list_prices(seed)
     rng = np.random.default_rng([seed, 3])
-    path = os.path.join(directory, "orders.csv")
+    path = os.path.join(directory, "orders.jsonl" if jsonl else "orders.csv")
+    row = JSONL_ROW if jsonl else CSV_ROW
     tmp = f"{path}.tmp-{os.getpid()}"
     written, next_id = 0, 1
     with open(tmp, "wb") as out:
-        header = ORDERS_HEADER.encode()
+        header = b"" if jsonl else ORDERS_HEADER.encode()
         out.write(header)
         written = len(header)
         while written < size_bytes:
-            data = _orders_chunk(rng, next_id, cdf, popular, prices).encode()
+            data = _orders_chunk(rng, next_id, cdf, popular, prices, row=row).encode()
             room = size_bytes - written
+            last = len(data) >= room  # the file ends inside this chunk, on a whole row
             if len(data) > room:
                 cut = data.rfind(b"\n", 0, room) + 1
                 data = data[: cut or data.find(b"\n") + 1]
             out.write(data)
             written += len(data)
             next_id += data.count(b"\n")
+            if last:
+                break
     os.replace(tmp, path)
     return written
