@@ -40,7 +40,7 @@ def _check_records(records: list[Any], names: list[str]) -> None:
     """
     expected = set(names)
     for record in records:
-        if type(record) is not dict:
+        if not isinstance(record, dict):
             raise ParquetSchemaError(
                 "write_parquet writes dict records (a column per key), got "
                 f"{type(record).__name__}: {record!r:.80}"
@@ -84,8 +84,8 @@ def to_table(records: list[Any], schema: Any | None) -> Any:
     if not records:
         raise ValueError("to_table needs at least one record")
     first = records[0]
-    names = list(first) if type(first) is dict else []
-    if schema is not None and type(first) is dict and set(names) == set(schema.names):
+    names = list(first) if isinstance(first, dict) else []
+    if schema is not None and isinstance(first, dict) and set(names) == set(schema.names):
         names = list(schema.names)
     _check_records(records, names)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,13 +19,15 @@ def test_sink_writer_takes_arrow_tables_and_dict_batches_in_one_file(tmp_path: P
     writer = SinkWriter(Sink(SinkKind.PARQUET), str(path))
     writer.write(pa.table({"k": ["a", "b"], "n": pa.array([1, 2], pa.int64())}))
     writer.write([{"n": 3, "k": "c"}])  # other key order: columns match by name
+    writer.write([collections.OrderedDict(k="d", n=4)])  # dict subclasses are records too
     result = writer.close()
-    assert result.records == 3
+    assert result.records == 4
     assert result.bytes == path.stat().st_size
     assert pq.read_table(path).to_pylist() == [
         {"k": "a", "n": 1},
         {"k": "b", "n": 2},
         {"k": "c", "n": 3},
+        {"k": "d", "n": 4},
     ]
 
 
