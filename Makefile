@@ -35,6 +35,13 @@ bench: $(STAMP)
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --size 1GB --size 10GB
 
+# ETL (Parquet), grep and high-cardinality reduce_by_key at 1KB and 100MB, one run each (about
+# three minutes without peers); kept out of `bench` so that stays short.
+.PHONY: bench-workloads
+bench-workloads: $(STAMP)
+	$(BIN)/python -m benchmarks.run --workload etl --workload grep --workload highcard \
+		--size 1KB --size 100MB --runs 1
+
 # The peers (PySpark, Dask, Polars, DuckDB, Ray, mrjob) live in their own pinned environment.
 PEERS := .venv-peers
 $(PEERS)/.installed: benchmarks/peers/requirements.txt

@@ -1,6 +1,7 @@
 """`make bench`: gristmill against baselines on the same generated data, in one run.
 
-Workloads: word count (vs a single-process Counter) and TeraSort (vs an in-memory numpy sort).
+Workloads: word count (vs a single-process Counter) and TeraSort (vs an in-memory numpy sort);
+with --workload also etl, grep and highcard (see benchmarks/workloads.py).
 Every run's output is verified (word count: sha256 of the sorted lines, equal to the
 baseline's; sort: teravalidate says sorted with the input's checksum, and the bytes equal the
 baseline's), so a fast wrong answer cannot count. Writes benchmarks/results/results.csv and
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -227,6 +229,24 @@ def _clear(out: str, keep: str) -> None:
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
 
 
+def more_workloads(
+    workload: str, size: str, out: str, workers: int
+) -> tuple[str, list[Tool], Callable[[list[str]], str]]:
+    """Input, tools and output check of the etl, grep and highcard workloads."""
+    from benchmarks import workloads as wl
+
+    kw = {"workers": workers, "size": size, "peer": peer, "tool": Tool}
+    if workload == "etl":
+        orders, products = wl.orders_data(size)
+        return orders, wl.etl_tools(orders, products, out, **kw), wl.parquet_digest
+    if workload == "grep":
+        data = corpus(size)
+        return data, wl.grep_tools(data, out, **kw), wl.lines_digest
+    data = wl.kv_data(size)
+    return data, wl.highcard_tools(data, out, **kw), wl.lines_digest
+
+
+MORE_WORKLOADS = ("etl", "grep", "highcard")
 REPEAT_UNDER = 150.0  # seconds: a tool whose first run takes longer is not repeated
 
 
@@ -236,7 +256,9 @@ def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
     reference = None
     baseline_wall = None
     try:
-        if workload == "wordcount":
+        if workload in MORE_WORKLOADS:
+            data, tools, check = more_workloads(workload, size, out, workers)
+        elif workload == "wordcount":
             data = corpus(size)
             tools = wordcount_tools(data, out, workers, size)
             check = digest
@@ -420,7 +442,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", action="append", help="input size, e.g. 100MB (repeatable)")
     parser.add_argument(
-        "--workload", action="append", choices=("wordcount", "terasort"), help="(repeatable)"
+        "--workload",
+        action="append",
+        choices=("wordcount", "terasort", *MORE_WORKLOADS),
+        help="(repeatable)",
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peers", help="python of the peers' environment (make bench-peers)")

@@ -17,6 +17,7 @@ from gristmill.api.sources import (
     read_binary_records,
     read_csv,
     read_jsonl,
+    read_parquet,
     read_text,
 )
 from gristmill.config import Config, use_config
@@ -54,6 +55,7 @@ __all__ = [
     "read_binary_records",
     "read_csv",
     "read_jsonl",
+    "read_parquet",
     "read_text",
     "use_config",
 ]

@@ -206,6 +206,44 @@ def teravalidate(inputs: tuple[str, ...], output: str, overwrite: bool, **opts: 
         sys.exit(1)
 
 
+@example.command()
+@click.argument("size")
+@click.option("-o", "--output", required=True, help="Directory for orders.csv, products.csv.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
+@click.option("--jsonl", is_flag=True, help="Write orders.jsonl (JSON lines) instead of CSV.")
+@reporting
+def ordersgen(size: str, output: str, seed: int, jsonl: bool) -> None:
+    """Generate about SIZE (e.g. 100MB) of orders.csv plus products.csv (seeded)."""
+    from gristmill.config import parse_size
+    from gristmill.examples.orders import generate_orders
+
+    written = generate_orders(output, parse_size(size), seed=seed, jsonl=jsonl)
+    click.echo(f"wrote {written} bytes of orders to {output}")
+
+
+@example.command()
+@engine_options
+@click.argument("orders")
+@click.argument("products")
+@click.option("-o", "--output", required=True, help="Output directory of Parquet part files.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output at commit.")
+@click.option(
+    "--form",
+    type=click.Choice(["records", "columnar"]),
+    default="records",
+    show_default=True,
+    help="API form: dict records and join, or pyarrow batches with a broadcast join.",
+)
+@reporting
+def etl(orders: str, products: str, output: str, overwrite: bool, form: str, **opts: Any) -> None:
+    """Revenue per (category, day) of ORDERS joined with PRODUCTS (CSV), as Parquet."""
+    from gristmill.examples.etl import etl as job
+
+    config = build_config(opts)
+    dataset = job(orders, products, form)
+    _finish(dataset.write_parquet(output, overwrite=overwrite, config=config))
+
+
 @cli.command(
     context_settings={"ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,

@@ -268,6 +268,26 @@ class Dataset:
         run = self._run(Sink(SinkKind.JSONL), config, output=path, overwrite=overwrite)
         return run.result  # type: ignore[no-any-return]
 
+    def write_parquet(
+        self, path: str, *, overwrite: bool = False, config: Config | None = None
+    ) -> JobResult:
+        """Write ``part-NNNNN.parquet`` files: dict records, a column per key.
+
+        A part file's schema comes from its first batch (``pyarrow.Table.from_pylist``); a
+        later record with other keys or other value types fails the job, naming the column and
+        the record, instead of being cast. ``pyarrow.Table`` batches (from `map_batches`) are
+        written as they are. An empty partition writes no file, as in Spark.
+
+        >>> import gristmill as gm, tempfile, os, pyarrow.parquet as pq
+        >>> out = os.path.join(tempfile.mkdtemp(), "out")
+        >>> rows = gm.from_items([{"k": "a", "n": 1}, {"k": "b", "n": 2}], partitions=1)
+        >>> _ = rows.write_parquet(out, config=gm.Config(executor="inline", progress=False))
+        >>> pq.read_table(os.path.join(out, "part-00000.parquet")).to_pylist()
+        [{'k': 'a', 'n': 1}, {'k': 'b', 'n': 2}]
+        """
+        run = self._run(Sink(SinkKind.PARQUET), config, output=path, overwrite=overwrite)
+        return run.result  # type: ignore[no-any-return]
+
     def write_binary_records(
         self, path: str, *, overwrite: bool = False, config: Config | None = None
     ) -> JobResult:

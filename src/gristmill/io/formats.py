@@ -51,6 +51,7 @@ class Origin:
     raw: bytes = b""  # the batch's bytes, kept to compute per-record offsets on error only
     indices: list[int] | None = None  # record -> line index, when lines were skipped
     record_size: int = 0  # fixed-width binary records: offsets are computed, not scanned
+    rows: bool = False  # Parquet: `offset` is the first record's row number in the file
 
     def keep(self, kept: list[int], count: int) -> None:
         """Records `kept` (indices into the current records) remain of `count`."""
@@ -62,6 +63,8 @@ class Origin:
         """Human-readable position of the `index`-th record of this batch."""
         if self.indices is not None:
             index = self.indices[index]
+        if self.rows:
+            return f"{self.path}, row {self.offset + index}"
         if self.record_size:
             offset = self.offset + index * self.record_size
             return f"{self.path}, record {offset // self.record_size} (byte offset {offset})"
@@ -315,6 +318,14 @@ def read_csv(
         yield Batch(out, origin)
 
 
+def _read_parquet(split: FileSplit) -> Iterator[Batch]:
+    from gristmill.io.parquet import read_rows
+
+    check_unchanged(split)
+    for row, records in read_rows(split):
+        yield Batch(records, Origin(split.path, row, None, rows=True))
+
+
 def read_split(
     split: FileSplit,
     fmt: Format,
@@ -338,6 +349,8 @@ def read_split(
             return read_text_table(split, on_bad, chunk * 4)  # tables cost about their bytes
         if fmt is Format.CSV:
             return read_csv_table(split, csv_options, on_bad, chunk * 4)
+    if fmt is Format.PARQUET:
+        return _read_parquet(split)
     if fmt is Format.BINARY:
         from gristmill.io.binary import read_records
 

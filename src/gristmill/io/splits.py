@@ -31,15 +31,19 @@ class FileSplit:
         return f"{self.path}[{self.start}:{self.end}]"
 
 
-def split_files(files: list[FileInfo], split_size: int) -> tuple[FileSplit, ...]:
+def split_files(
+    files: list[FileInfo], split_size: int, *, whole: bool = False
+) -> tuple[FileSplit, ...]:
     """Cut each file into ranges of about `split_size` bytes (compressed files stay whole).
+
+    With `whole`, every file is one split (formats such as Parquet that are not line-based).
 
     >>> [s.start for s in split_files([FileInfo("a.txt", 10, 0.0)], 4)]
     [0, 4, 8]
     """
     out: list[FileSplit] = []
     for f in files:
-        if f.path.endswith(COMPRESSED_SUFFIXES) or f.size <= split_size:
+        if whole or f.path.endswith(COMPRESSED_SUFFIXES) or f.size <= split_size:
             out.append(FileSplit(f.path, 0, f.size, f.size, f.mtime))
             continue
         for start in range(0, f.size, split_size):

@@ -21,6 +21,7 @@ class Format(enum.Enum):
     JSONL = "jsonl"
     CSV = "csv"
     BINARY = "binary"  # fixed-width records, read as numpy blocks
+    PARQUET = "parquet"  # rows as dicts; a file is one split (not cut by bytes)
 
 
 @dataclass(frozen=True)

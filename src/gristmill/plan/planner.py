@@ -13,6 +13,7 @@ from gristmill.io.fs import list_inputs
 from gristmill.io.splits import split_files
 from gristmill.plan.logical import (
     FileSource,
+    Format,
     Narrow,
     Node,
     Shuffle,
@@ -74,7 +75,8 @@ class _Planner:
             size = self.split_size or auto_split_size(sum(f.size for f in files))
             if src.record_size:  # binary splits cut between records
                 size = max(src.record_size, size - size % src.record_size)
-            splits = split_files(files, size)
+            whole = src.format is Format.PARQUET  # byte ranges mean nothing inside Parquet
+            splits = split_files(files, size, whole=whole)
             return FileInput(splits, src.format, src.csv_options, src.record_size)
         return ItemsInput(src.partitions)
 

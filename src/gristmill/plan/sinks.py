@@ -18,6 +18,7 @@ class SinkKind(enum.Enum):
     COUNT = "count"
     TOP = "top"
     BINARY = "binary"  # raw fixed-width records, as read by read_binary_records
+    PARQUET = "parquet"  # dict records (a column per key) or pyarrow tables
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,11 @@ class Sink:
 
     @property
     def writes_files(self) -> bool:
-        return self.kind in (SinkKind.TEXT, SinkKind.JSONL, SinkKind.BINARY)
+        return self.kind in (SinkKind.TEXT, SinkKind.JSONL, SinkKind.BINARY, SinkKind.PARQUET)
 
     def part_name(self, index: int) -> str:
-        suffix = ".jsonl" if self.kind is SinkKind.JSONL else ""
+        suffix = _SUFFIXES.get(self.kind, "")
         return f"part-{index:05d}{suffix}"
+
+
+_SUFFIXES = {SinkKind.JSONL: ".jsonl", SinkKind.PARQUET: ".parquet"}

@@ -16,6 +16,7 @@ from gristmill.faults import disk_full
 from gristmill.io.binary import is_block
 from gristmill.io.columnar import as_records
 from gristmill.io.fs import space_checked
+from gristmill.io.parquet import ParquetPartWriter
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.shuffle.reader import Values
 from gristmill.shuffle.runfile import RunWriter
@@ -64,7 +65,11 @@ class SinkWriter:
         self._file: IO[str] | None = None
         self._binary: IO[bytes] | None = None
         self._run: RunWriter | None = None
-        if sink.kind is SinkKind.BINARY:
+        self._parquet: ParquetPartWriter | None = None
+        if sink.kind is SinkKind.PARQUET:
+            assert path is not None
+            self._parquet = ParquetPartWriter(path)
+        elif sink.kind is SinkKind.BINARY:
             assert path is not None
             self._binary = open(path, "wb")  # noqa: SIM115 - closed in close()
         elif sink.kind in (SinkKind.TEXT, SinkKind.JSONL):
@@ -91,6 +96,9 @@ class SinkWriter:
     def _write(self, batch: Any) -> None:
         if self._binary is not None:
             self._write_binary(batch)
+            return
+        if self._parquet is not None:  # before as_records: a pyarrow Table stays columnar
+            self.result.records += self._parquet.write(batch)
             return
         batch = as_records(batch)
         limit = self.sink.limit
@@ -134,6 +142,10 @@ class SinkWriter:
             return self._close()
 
     def _close(self) -> SinkResult:
+        if self._parquet is not None:
+            self.result.bytes = self._parquet.close()
+            if self._parquet.schema is None:
+                self.result.path = None  # an empty partition writes no file: nothing to commit
         if self._binary is not None:
             self.result.bytes = self._binary.tell()
             self._binary.close()
@@ -145,6 +157,8 @@ class SinkWriter:
         return self.result
 
     def abort(self) -> None:
+        if self._parquet is not None:
+            self._parquet.abort()
         if self._binary is not None:
             self._binary.close()
         if self._file is not None:
