@@ -8,8 +8,9 @@ byte-identical files. Vectorized with numpy; imports nothing from the engine.
 
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from gristmill.examples.sized import write_sized
 
 KEYS_PER_GIB = 10_000_000
 LINES_PER_CHUNK = 200_000
@@ -36,19 +37,4 @@ def generate_pairs(path: str, size_bytes: int, *, seed: int = 0, keys: int | Non
 
     keys = keys or keys_for(size_bytes)
     rng = np.random.default_rng([seed, keys])
-    tmp = f"{path}.tmp-{os.getpid()}"
-    written = 0
-    with open(tmp, "wb") as out:
-        while written < size_bytes:
-            data = _chunk(rng, keys)
-            room = size_bytes - written
-            last = len(data) >= room  # the file ends inside this chunk, on a whole row
-            if len(data) > room:
-                cut = data.rfind(b"\n", 0, room) + 1
-                data = data[: cut or data.find(b"\n") + 1]
-            out.write(data)
-            written += len(data)
-            if last:
-                break
-    os.replace(tmp, path)
-    return written
+    return write_sized(path, size_bytes, iter(lambda: _chunk(rng, keys), b""))

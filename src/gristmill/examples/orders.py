@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Iterator
 from typing import Any
+
+from gristmill.examples.sized import write_sized
 
 PRODUCTS = 10_000
 CATEGORIES = 50
@@ -119,23 +122,13 @@ def generate_orders(directory: str, size_bytes: int, *, seed: int = 0, jsonl: bo
     rng = np.random.default_rng([seed, 3])
     path = os.path.join(directory, "orders.jsonl" if jsonl else "orders.csv")
     row = JSONL_ROW if jsonl else CSV_ROW
-    tmp = f"{path}.tmp-{os.getpid()}"
-    written, next_id = 0, 1
-    with open(tmp, "wb") as out:
-        header = b"" if jsonl else ORDERS_HEADER.encode()
-        out.write(header)
-        written = len(header)
-        while written < size_bytes:
+
+    def chunks() -> Iterator[bytes]:
+        next_id = 1
+        while True:
             data = _orders_chunk(rng, next_id, cdf, popular, prices, row=row).encode()
-            room = size_bytes - written
-            last = len(data) >= room  # the file ends inside this chunk, on a whole row
-            if len(data) > room:
-                cut = data.rfind(b"\n", 0, room) + 1
-                data = data[: cut or data.find(b"\n") + 1]
-            out.write(data)
-            written += len(data)
             next_id += data.count(b"\n")
-            if last:
-                break
-    os.replace(tmp, path)
-    return written
+            yield data
+
+    header = b"" if jsonl else ORDERS_HEADER.encode()
+    return write_sized(path, size_bytes, chunks(), header)
