@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import glob
 import hashlib
 import os
@@ -247,7 +248,8 @@ def more_workloads(
 
 
 MORE_WORKLOADS = ("etl", "grep", "highcard")
-REPEAT_UNDER = 150.0  # seconds: a tool whose first run takes longer is not repeated
+REPEAT_UNDER = 150.0  # seconds (--repeat-under): a tool whose first run takes longer runs once
+ONLY: tuple[str, ...] = ()  # --only: run just the tools whose names contain one of these
 
 
 def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
@@ -275,6 +277,8 @@ def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
                 ok = validate_sorted(paths, out) == (True, input_checksum)
                 return file_digest(paths) if ok else "WRONG"
 
+        if ONLY:
+            tools = [t for t in tools if any(part in t.name for part in ONLY)]
         for tool in tools:
             if tool.cmd is None:
                 rows.append(Row(workload, size, tool.name, 0, 0, 0, 0, str(tool.outputs)))
@@ -373,10 +377,23 @@ def write_results(rows: list[Row], command: str) -> None:
     """Merge `rows` into results.csv (replacing the same workload and size) and RESULTS.md."""
     os.makedirs(RESULTS, exist_ok=True)
     csv_path = os.path.join(RESULTS, "results.csv")
-    fresh = {(r.workload, r.size) for r in rows}
-    merged = [(r, c) for r, c in _previous(csv_path) if (r.workload, r.size) not in fresh]
+    # A full run replaces its workload and size; an --only run just the tools it ran.
+    fresh = {(r.workload, r.size, r.tool if ONLY else "") for r in rows}
+    merged = [
+        (r, c)
+        for r, c in _previous(csv_path)
+        if (r.workload, r.size, r.tool if ONLY else "") not in fresh
+    ]
     merged += [(r, command) for r in rows]
     merged.sort(key=lambda rc: (rc[0].workload, parse_size(rc[0].size)))  # stable: tool order
+    base: dict[tuple[str, str], float] = {}
+    for r, _ in merged:  # the first tool measured in a cell is its baseline
+        if r.wall and r.status == "ok":
+            base.setdefault((r.workload, r.size), r.wall)
+    merged = [
+        (dataclasses.replace(r, ratio=r.wall / base[(r.workload, r.size)] if r.wall else 0), c)
+        for r, c in merged
+    ]
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_FIELDS)
@@ -407,7 +424,7 @@ def write_results(rows: list[Row], command: str) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Median wall time of the runs (a tool slower than {REPEAT_UNDER:.0f} s runs once);",
+        "Median wall time of the runs (`runs`: a tool slower than --repeat-under runs once);",
         "CPU = user+system of the whole tree; peak = PSS of the",
         "whole process tree, sampled from /proc. Page-cached input. Every output is verified:",
         "word count against the baseline's sorted-line digest; sorts by teravalidate (sorted,",
@@ -439,6 +456,7 @@ def write_results(rows: list[Row], command: str) -> None:
 
 
 def main() -> None:
+    global PEERS_PYTHON, ONLY, REPEAT_UNDER
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", action="append", help="input size, e.g. 100MB (repeatable)")
     parser.add_argument(
@@ -450,9 +468,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peers", help="python of the peers' environment (make bench-peers)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--only", action="append", help="run only tools whose name contains this (repeatable)"
+    )
+    parser.add_argument(
+        "--repeat-under",
+        type=float,
+        default=REPEAT_UNDER,
+        help="seconds: a tool whose first run takes longer is run once (default %(default)s)",
+    )
     args = parser.parse_args()
-    global PEERS_PYTHON
     PEERS_PYTHON = args.peers
+    ONLY = tuple(args.only or ())
+    REPEAT_UNDER = args.repeat_under
     rows: list[Row] = []
     for workload in args.workload or ["wordcount", "terasort"]:
         for size in args.size or ["100MB"]:
