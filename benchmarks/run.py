@@ -116,6 +116,7 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
     spark_out = os.path.join(out, "spark")
     polars_out = os.path.join(out, "polars.tsv")
     duck_out = os.path.join(out, "duckdb.tsv")
+    bag_out = os.path.join(out, "dask-bag.tsv")
     w = str(workers)
     return [
         peer(
@@ -128,6 +129,13 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
         peer("polars", "polars", "polars_wordcount", [data, polars_out], [polars_out]),
         peer(
             f"duckdb ({w} threads)", "duckdb", "duckdb_wordcount", [data, duck_out, w], [duck_out]
+        ),
+        peer(
+            f"dask bag ({w} processes)",
+            "distributed",
+            "dask_bag_wordcount",
+            [data, bag_out, w],
+            [bag_out],
         ),
     ]
 
