@@ -117,6 +117,7 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
     polars_out = os.path.join(out, "polars.tsv")
     duck_out = os.path.join(out, "duckdb.tsv")
     bag_out = os.path.join(out, "dask-bag.tsv")
+    ddf_out = os.path.join(out, "dask-dataframe.tsv")
     w = str(workers)
     return [
         peer(
@@ -136,6 +137,13 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
             "dask_bag_wordcount",
             [data, bag_out, w],
             [bag_out],
+        ),
+        peer(
+            f"dask dataframe ({w} processes)",
+            "dask.dataframe",
+            "dask_dataframe_wordcount",
+            [data, ddf_out, w],
+            [ddf_out],
         ),
     ]
 
