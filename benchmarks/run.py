@@ -118,6 +118,7 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
     duck_out = os.path.join(out, "duckdb.tsv")
     bag_out = os.path.join(out, "dask-bag.tsv")
     ddf_out = os.path.join(out, "dask-dataframe.tsv")
+    ray_out = os.path.join(out, "ray.tsv")
     w = str(workers)
     return [
         peer(
@@ -145,6 +146,7 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
             [data, ddf_out, w],
             [ddf_out],
         ),
+        peer(f"ray data ({w} CPUs)", "ray.data", "ray_wordcount", [data, ray_out, w], [ray_out]),
     ]
 
 
