@@ -119,6 +119,7 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
     bag_out = os.path.join(out, "dask-bag.tsv")
     ddf_out = os.path.join(out, "dask-dataframe.tsv")
     ray_out = os.path.join(out, "ray.tsv")
+    mr_out = os.path.join(out, "mrjob")
     w = str(workers)
     return [
         peer(
@@ -147,6 +148,13 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
             [ddf_out],
         ),
         peer(f"ray data ({w} CPUs)", "ray.data", "ray_wordcount", [data, ray_out, w], [ray_out]),
+        peer(
+            f"mrjob -r local ({w} cores)",
+            "mrjob",
+            "mrjob_wordcount",
+            [data, mr_out, w],
+            os.path.join(mr_out, "part-*"),
+        ),
     ]
 
 
