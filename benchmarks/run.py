@@ -114,6 +114,7 @@ def peer(name: str, module: str, script: str, args: list[str], outputs: list[str
 
 def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
     spark_out = os.path.join(out, "spark")
+    spark_df_out = os.path.join(out, "spark-df")
     polars_out = os.path.join(out, "polars.tsv")
     duck_out = os.path.join(out, "duckdb.tsv")
     bag_out = os.path.join(out, "dask-bag.tsv")
@@ -128,6 +129,13 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
             "spark_wordcount",
             [data, spark_out, w],
             os.path.join(spark_out, "part-*"),
+        ),
+        peer(
+            f"pyspark DataFrame (local[{w}])",
+            "pyspark",
+            "spark_df_wordcount",
+            [data, spark_df_out, w],
+            os.path.join(spark_df_out, "part-*"),
         ),
         peer("polars", "polars", "polars_wordcount", [data, polars_out], [polars_out]),
         peer(
