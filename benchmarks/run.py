@@ -218,6 +218,28 @@ def terasort_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
     tools.append(gristmill_terasort(data, out, workers))
     if workers > 1 and parse_size(size) > 1024:
         tools.append(gristmill_terasort(data, out, 1))
+    w = str(workers)
+    if parse_size(size) <= NUMPY_SORT_MAX:  # in memory too: the records plus a sorted copy
+        polars_out = os.path.join(out, "polars.bin")
+        duck_out = os.path.join(out, "duckdb.bin")
+        tools.append(
+            peer(
+                f"polars sort ({w} threads)",
+                "polars",
+                "polars_sort",
+                [data, polars_out, w],
+                [polars_out],
+            )
+        )
+        tools.append(
+            peer(
+                f"duckdb ORDER BY ({w} threads)",
+                "duckdb",
+                "duckdb_sort",
+                [data, duck_out, w],
+                [duck_out],
+            )
+        )
     spark_out = os.path.join(out, "spark")
     partitions = str(max(2, -(-parse_size(size) // (128 * 1024**2))))
     spark_args = [data, spark_out, str(workers), partitions]
