@@ -2,6 +2,9 @@
 
 Memory is PSS summed over the process and all descendants (shared pages counted once across
 forked workers), sampled every 50 ms from /proc via psutil; RSS is the fallback.
+
+CPU is the larger of two counts: RUSAGE_CHILDREN (exact, but only for processes their parent
+waited for) and the sum of each process's last sampled cpu_times() (sees the rest).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ class Measurement:
     stderr: str
 
 
-def _tree_memory(root: psutil.Process) -> int:
+def _tree_sample(root: psutil.Process, cpu: dict[tuple[int, float], float]) -> int:
+    """The tree's memory now; records each process's user+system CPU so far in `cpu`."""
     total = 0
     try:
         procs = [root, *root.children(recursive=True)]
@@ -33,6 +37,9 @@ def _tree_memory(root: psutil.Process) -> int:
         return 0
     for proc in procs:
         try:
+            times = proc.cpu_times()
+            # (pid, create_time): a reused pid is a different process, counted separately.
+            cpu[(proc.pid, proc.create_time())] = times.user + times.system
             info = proc.memory_full_info()
             total += getattr(info, "pss", 0) or info.rss
         except psutil.Error:
@@ -48,13 +55,14 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> Measurement:
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
     )
     peak = 0
+    sampled_cpu: dict[tuple[int, float], float] = {}
     stop = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         root = psutil.Process(proc.pid)
         while not stop.is_set():
-            peak = max(peak, _tree_memory(root))
+            peak = max(peak, _tree_sample(root, sampled_cpu))
             stop.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -64,5 +72,11 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> Measurement:
     stop.set()
     sampler.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # RUSAGE_CHILDREN only adds a process's CPU when its parent wait()s for it, and only up
+    # through waited-for ancestors: a daemon or a process its parent never reaps (PySpark's JVM,
+    # Ray's and Dask's workers) is missing, so a 30 s Spark job showed ~1 s. The sampled
+    # per-process cpu_times() see those, but miss what a process used after its last sample
+    # (up to 50 ms each) and processes too short-lived to be sampled; so take the larger.
+    cpu = max(reaped, sum(sampled_cpu.values()))
     return Measurement(wall, cpu, peak / 2**20, proc.returncode, err.decode(errors="replace"))

@@ -119,8 +119,13 @@ def peer(name: str, module: str, script: str, args: list[str], outputs: list[str
 
 def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
     spark_out = os.path.join(out, "spark")
+    spark_df_out = os.path.join(out, "spark-df")
     polars_out = os.path.join(out, "polars.tsv")
     duck_out = os.path.join(out, "duckdb.tsv")
+    bag_out = os.path.join(out, "dask-bag.tsv")
+    ddf_out = os.path.join(out, "dask-dataframe.tsv")
+    ray_out = os.path.join(out, "ray.tsv")
+    mr_out = os.path.join(out, "mrjob")
     w = str(workers)
     return [
         peer(
@@ -130,9 +135,38 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
             [data, spark_out, w],
             os.path.join(spark_out, "part-*"),
         ),
+        peer(
+            f"pyspark DataFrame (local[{w}])",
+            "pyspark",
+            "spark_df_wordcount",
+            [data, spark_df_out, w],
+            os.path.join(spark_df_out, "part-*"),
+        ),
         peer("polars", "polars", "polars_wordcount", [data, polars_out], [polars_out]),
         peer(
             f"duckdb ({w} threads)", "duckdb", "duckdb_wordcount", [data, duck_out, w], [duck_out]
+        ),
+        peer(
+            f"dask bag ({w} processes)",
+            "distributed",
+            "dask_bag_wordcount",
+            [data, bag_out, w],
+            [bag_out],
+        ),
+        peer(
+            f"dask dataframe ({w} processes)",
+            "dask.dataframe",
+            "dask_dataframe_wordcount",
+            [data, ddf_out, w],
+            [ddf_out],
+        ),
+        peer(f"ray data ({w} CPUs)", "ray.data", "ray_wordcount", [data, ray_out, w], [ray_out]),
+        peer(
+            f"mrjob -r local ({w} cores)",
+            "mrjob",
+            "mrjob_wordcount",
+            [data, mr_out, w],
+            os.path.join(mr_out, "part-*"),
         ),
     ]
 
@@ -189,6 +223,28 @@ def terasort_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
     tools.append(gristmill_terasort(data, out, workers))
     if workers > 1 and parse_size(size) > 1024:
         tools.append(gristmill_terasort(data, out, 1))
+    w = str(workers)
+    if parse_size(size) <= NUMPY_SORT_MAX:  # in memory too: the records plus a sorted copy
+        polars_out = os.path.join(out, "polars.bin")
+        duck_out = os.path.join(out, "duckdb.bin")
+        tools.append(
+            peer(
+                f"polars sort ({w} threads)",
+                "polars",
+                "polars_sort",
+                [data, polars_out, w],
+                [polars_out],
+            )
+        )
+        tools.append(
+            peer(
+                f"duckdb ORDER BY ({w} threads)",
+                "duckdb",
+                "duckdb_sort",
+                [data, duck_out, w],
+                [duck_out],
+            )
+        )
     spark_out = os.path.join(out, "spark")
     partitions = str(max(2, -(-parse_size(size) // (128 * 1024**2))))
     spark_args = [data, spark_out, str(workers), partitions]
