@@ -117,7 +117,17 @@ def peer(name: str, module: str, script: str, args: list[str], outputs: list[str
     return Tool(name, [PEERS_PYTHON, "-m", f"benchmarks.peers.{script}", *args], outputs)
 
 
-def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
+SLOW_PEER_MAX = 100 * 1024**2  # Ray Data, mrjob: minutes per 100MB here, see the 100MB rows
+
+
+def slow_peer(tool: Tool, size: str) -> Tool:
+    """`tool`, or a skip row above `SLOW_PEER_MAX` (one 1GB run would take most of an hour)."""
+    if parse_size(size) > SLOW_PEER_MAX and tool.cmd is not None:
+        return Tool(tool.name, None, "skipped above 100MB (minutes per 100MB here); see 100MB")
+    return tool
+
+
+def wordcount_peers(data: str, out: str, workers: int, size: str = "100MB") -> list[Tool]:
     spark_out = os.path.join(out, "spark")
     spark_df_out = os.path.join(out, "spark-df")
     polars_out = os.path.join(out, "polars.tsv")
@@ -160,13 +170,21 @@ def wordcount_peers(data: str, out: str, workers: int) -> list[Tool]:
             [data, ddf_out, w],
             [ddf_out],
         ),
-        peer(f"ray data ({w} CPUs)", "ray.data", "ray_wordcount", [data, ray_out, w], [ray_out]),
-        peer(
-            f"mrjob -r local ({w} cores)",
-            "mrjob",
-            "mrjob_wordcount",
-            [data, mr_out, w],
-            os.path.join(mr_out, "part-*"),
+        slow_peer(
+            peer(
+                f"ray data ({w} CPUs)", "ray.data", "ray_wordcount", [data, ray_out, w], [ray_out]
+            ),
+            size,
+        ),
+        slow_peer(
+            peer(
+                f"mrjob -r local ({w} cores)",
+                "mrjob",
+                "mrjob_wordcount",
+                [data, mr_out, w],
+                os.path.join(mr_out, "part-*"),
+            ),
+            size,
         ),
     ]
 
@@ -197,7 +215,7 @@ def wordcount_tools(data: str, out: str, workers: int, size: str) -> list[Tool]:
         counter,
         Tool(f"multiprocessing + Counter ({workers} processes)", mp, [mp_out]),
         *forms,
-        *wordcount_peers(data, out, workers),
+        *wordcount_peers(data, out, workers, size),
     ]
 
 
