@@ -345,10 +345,13 @@ def read_split(
     if csv_options.pop("batch_format", "default") == "pyarrow":
         from gristmill.io.arrow_readers import read_csv_table, read_text_table
 
+        # A table costs about its bytes, so large budgets read 4x larger blocks; small ones
+        # keep the record readers' size (a block's words briefly take several times its bytes).
+        blocks = chunk * 4 if memory >= 256 * 1024**2 else chunk
         if fmt is Format.TEXT:
-            return read_text_table(split, on_bad, chunk * 4)  # tables cost about their bytes
+            return read_text_table(split, on_bad, blocks)
         if fmt is Format.CSV:
-            return read_csv_table(split, csv_options, on_bad, chunk * 4)
+            return read_csv_table(split, csv_options, on_bad, blocks)
     if fmt is Format.PARQUET:
         return _read_parquet(split)
     if fmt is Format.BINARY:

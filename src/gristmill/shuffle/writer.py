@@ -186,7 +186,7 @@ class CombineWriter(ShuffleWriter):
 
     def __post_init__(self) -> None:
         self.acc: dict[Any, Any] = Counter() if self._counting else {}
-        self.arrow = ArrowCounts(pending_bytes=self.limit // 8)
+        self.arrow = ArrowCounts(pending_bytes=self.limit // 16)
 
     @property
     def _counting(self) -> bool:
