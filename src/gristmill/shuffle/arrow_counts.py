@@ -47,7 +47,6 @@ class ArrowCounts:
         self._type: pa.DataType | None = None
         self._pending_limit = pending_bytes
         self.pending_bytes = 0  # arrow memory of columns not yet counted
-        self.nbytes = 0  # arrow memory of the partial counts
 
     def accepts(self, table: pa.Table) -> bool:
         """Whether `table` can be counted here: countable, and of the type counted so far."""
@@ -72,7 +71,6 @@ class ArrowCounts:
         self._pending, self.pending_bytes = [], 0
         part = pa.table({"values": counts.field("values"), "counts": counts.field("counts")})
         self._parts.append(part)
-        self.nbytes += part.nbytes
         if len(self._parts) >= MERGE_EVERY:
             self._merge()
 
@@ -86,7 +84,6 @@ class ArrowCounts:
         # aggregate() puts the aggregates before the keys: select by name, not position
         part = summed.select(["values", "counts_sum"]).rename_columns(["values", "counts"])
         self._parts = [part]
-        self.nbytes = part.nbytes
 
     def __len__(self) -> int:
         """Rows of partial counts (pending columns are not counted yet: see `pending_bytes`)."""
@@ -96,6 +93,6 @@ class ArrowCounts:
         """All ``(value, count)`` pairs, emptying the counts."""
         self._count()
         self._merge()
-        parts, self._parts, self.nbytes, self._type = self._parts, [], 0, None
+        parts, self._parts, self._type = self._parts, [], None
         for part in parts:
             yield from zip(part.column(0).to_pylist(), part.column(1).to_pylist(), strict=True)

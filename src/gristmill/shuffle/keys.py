@@ -47,16 +47,11 @@ def stable_hash(key: Any) -> int:
     return hash(key) & _MASK
 
 
-def partition_of(key: Any, num_partitions: int) -> int:
-    """The hash partition of `key`."""
-    return stable_hash(key) % num_partitions
-
-
 def bucket_pairs(pairs: Iterable[tuple[Any, Any]], num_partitions: int) -> list[list[Any]]:
     """`pairs` split by the hash partition of their keys, keeping their order.
 
-    The same partitions as `partition_of`, with the str hash inlined: this runs once per
-    distinct key of every map task, so a Python call less per pair shows.
+    A key's partition is ``stable_hash(key) % num_partitions``, the str hash inlined: this
+    runs once per distinct key of every map task, so a Python call less per pair shows.
 
     >>> bucket_pairs([("a", 1), ("b", 2), ("a", 3)], 1)
     [[('a', 1), ('b', 2), ('a', 3)]]

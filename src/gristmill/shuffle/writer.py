@@ -224,7 +224,7 @@ class CombineWriter(ShuffleWriter):
                 acc[key] = value if old is missing else old + value
             return
         for key, value in batch:
-            old = acc.get(key, missing)
+            old = get(key, missing)
             if old is missing:
                 acc[key] = value if create is None else create(value)
             else:
