@@ -66,7 +66,7 @@ def read_csv_table(
     if not header:
         return
     whole = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
-    schema = _file_schema(whole, tuple(sorted(options.items())))
+    schema = _file_schema(whole, tuple(sorted(options.items())), tuple(header))
     first = split.start == 0
     for offset, block in _line_blocks(split, chunk):
         if first:  # the header line is not a row
@@ -88,17 +88,23 @@ def read_csv_table(
 
 
 def _parse(block: bytes, header: list[str], schema: pa.Schema, options: dict[str, Any]) -> Any:
+    types = {field.name: field.type for field in schema}
+    return _read_csv(block, header, options, types).cast(schema)
+
+
+def _read_csv(
+    data: bytes, header: list[str], options: dict[str, Any], types: dict[str, Any] | None = None
+) -> Any:
+    """`data` (rows, no header line) parsed by pyarrow on this thread; `types` fixes columns."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    read = pacsv.ReadOptions(column_names=header, use_threads=False, block_size=len(block) + 1)
+    read = pacsv.ReadOptions(column_names=header, use_threads=False, block_size=len(data) + 1)
     parse = pacsv.ParseOptions(
         delimiter=options.get("delimiter", ","), quote_char=options.get("quotechar", '"')
     )
-    types = {field.name: field.type for field in schema}
-    convert = pacsv.ConvertOptions(column_types=types)
-    table = pacsv.read_csv(pa.py_buffer(block), read, parse, convert)
-    return table.cast(schema)
+    convert = pacsv.ConvertOptions(column_types=types or {})
+    return pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
 
 
 def _skipping(
@@ -127,7 +133,9 @@ def _skipping(
 
 
 @lru_cache(maxsize=64)
-def _file_schema(split: FileSplit, options: tuple[tuple[str, Any], ...]) -> pa.Schema:
+def _file_schema(
+    split: FileSplit, options: tuple[tuple[str, Any], ...], header: tuple[str, ...]
+) -> pa.Schema:
     """Column types inferred from the first rows of the file (`split` is the whole file, so
     every split of one file shares the cache entry and the types)."""
     import pyarrow as pa
@@ -136,7 +144,6 @@ def _file_schema(split: FileSplit, options: tuple[tuple[str, Any], ...]) -> pa.S
     head = FileSplit(split.path, 0, min(split.file_size, INFER_BYTES), split.file_size, split.mtime)
     if split.compressed:
         head = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
-    header = _csv_header(split, opts)
     sample = b""
     for _, block in _line_blocks(head, INFER_BYTES):
         sample = block
@@ -144,14 +151,8 @@ def _file_schema(split: FileSplit, options: tuple[tuple[str, Any], ...]) -> pa.S
     body = sample[sample.find(b"\n") + 1 :] if b"\n" in sample else b""
     if not body.strip():
         return pa.schema([(name, pa.string()) for name in header])
-    import pyarrow.csv as pacsv
-
-    read = pacsv.ReadOptions(column_names=header, use_threads=False, block_size=len(body) + 1)
-    parse = pacsv.ParseOptions(
-        delimiter=opts.get("delimiter", ","), quote_char=opts.get("quotechar", '"')
-    )
     try:
-        return pacsv.read_csv(pa.py_buffer(body), read, parse).schema
+        return _read_csv(body, list(header), opts).schema
     except Exception as exc:
         raise InputFormatError(
             f"{split.path}: cannot infer CSV column types from its first rows: {exc}"
