@@ -26,13 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 
+from benchmarks import workloads as wl
 from benchmarks.charts import draw as draw_charts
 from benchmarks.measure import Measurement, run
+from benchmarks.workloads import BASELINE_MAX, DATA, GRISTMILL, lines_digest
 from gristmill.config import parse_size
 from gristmill.examples.textgen import generate_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "data")
 RESULTS = os.path.join(HERE, "results")
 MANUAL = ("<!-- manual -->", "<!-- /manual -->")
 
@@ -59,15 +60,6 @@ def corpus(size: str) -> str:
     return path
 
 
-def digest(paths: list[str]) -> str:
-    lines: list[bytes] = []
-    for path in paths:
-        with open(path, "rb") as f:
-            lines += f.read().splitlines()
-    lines.sort()
-    return hashlib.sha256(b"\n".join(lines)).hexdigest()
-
-
 def tera_data(size: str) -> str:
     """A seeded teragen directory of `size` bytes (100-byte records)."""
     os.makedirs(DATA, exist_ok=True)
@@ -83,9 +75,7 @@ def tera_data(size: str) -> str:
     return path
 
 
-GRISTMILL = os.path.join(os.path.dirname(sys.executable), "gristmill")
 NUMPY_SORT_MAX = 2 * 1024**3  # the in-memory peer needs ~2.2x its input in RAM
-BASELINE_MAX = 2 * 1024**3  # single-process baselines past this take too long to repeat
 
 
 @dataclass(frozen=True)
@@ -308,8 +298,6 @@ def more_workloads(
     workload: str, size: str, out: str, workers: int
 ) -> tuple[str, list[Tool], Callable[[list[str]], str]]:
     """Input, tools and output check of the etl, grep and highcard workloads."""
-    from benchmarks import workloads as wl
-
     kw = {"workers": workers, "size": size, "peer": peer, "tool": Tool}
     if workload == "etl":
         orders, products = wl.orders_data(size)
@@ -337,7 +325,7 @@ def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
         elif workload == "wordcount":
             data = corpus(size)
             tools = wordcount_tools(data, out, workers, size)
-            check = digest
+            check = lines_digest
         else:
             data = tera_data(size)
             tools = terasort_tools(data, out, workers, size)
