@@ -11,6 +11,7 @@ regenerates benchmarks/RESULTS.md (keeping the hand-written part between the man
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import dataclasses
 import glob
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 
+import gristmill
 from benchmarks import workloads as wl
 from benchmarks.charts import draw as draw_charts
 from benchmarks.measure import Measurement, run
@@ -341,29 +343,37 @@ def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
 
         if ONLY:
             tools = [t for t in tools if any(part in t.name for part in ONLY)]
-        for tool in tools:
-            if tool.cmd is None:
-                rows.append(Row(workload, size, tool.name, 0, 0, 0, 0, str(tool.outputs)))
-                print(rows[-1], flush=True)
-                continue
-            measured: list[Measurement] = []
-            status = "ok"
-            for attempt in range(runs):
-                if attempt and measured[0].wall > REPEAT_UNDER:
-                    break  # minutes per run: one run is the figure (the table says so)
+        measured: dict[str, list[Measurement]] = {t.name: [] for t in tools}
+        status: dict[str, str] = {t.name: "ok" for t in tools}
+        # Round robin: every tool runs once, then again, so a machine that slows down for a
+        # few minutes weighs on every tool alike instead of on whichever ran then.
+        for attempt in range(runs):
+            for tool in tools:
+                done = measured[tool.name]
+                if tool.cmd is None or status[tool.name] != "ok":
+                    continue
+                if attempt and done[0].wall > REPEAT_UNDER:
+                    continue  # minutes per run: one run is the figure (the table says so)
                 _clear(out, keep=data)  # deleting an old output is not part of the job
                 m = run(tool.cmd)
-                measured.append(m)
+                done.append(m)
                 if m.returncode != 0:
-                    status = f"FAILED ({m.stderr.strip().splitlines()[-1:]})"
-                    break
+                    status[tool.name] = f"FAILED ({m.stderr.strip().splitlines()[-1:]})"
+                    continue
                 outputs = tool.outputs
                 files = sorted(glob.glob(outputs)) if isinstance(outputs, str) else outputs
                 d = check(files)
                 reference = reference or d
                 if d != reference or d == "WRONG":
-                    status = "WRONG"
-            wall = statistics.median(m.wall for m in measured)
+                    status[tool.name] = "WRONG"
+                print(f"  {tool.name}: run {attempt + 1} {m.wall:.2f} s", flush=True)
+        for tool in tools:
+            done = measured[tool.name]
+            if not done:
+                rows.append(Row(workload, size, tool.name, 0, 0, 0, 0, str(tool.outputs)))
+                print(rows[-1], flush=True)
+                continue
+            wall = statistics.median(m.wall for m in done)
             baseline_wall = baseline_wall or wall
             rows.append(
                 Row(
@@ -371,11 +381,11 @@ def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
                     size,
                     tool.name,
                     wall,
-                    statistics.median(m.cpu for m in measured),
-                    max(m.peak_mb for m in measured),
+                    statistics.median(m.cpu for m in done),
+                    max(m.peak_mb for m in done),
                     wall / baseline_wall,
-                    status,
-                    len(measured),
+                    status[tool.name],
+                    len(done),
                 )
             )
             print(rows[-1], flush=True)
@@ -543,6 +553,9 @@ def main() -> None:
     PEERS_PYTHON = args.peers
     ONLY = tuple(args.only or ())
     REPEAT_UNDER = args.repeat_under
+    # Byte-code as `pip install` leaves it: where PYTHONDONTWRITEBYTECODE is set, an edited
+    # module would otherwise be compiled again on every start-up that is measured.
+    compileall.compile_dir(os.path.dirname(gristmill.__file__), quiet=1)
     rows: list[Row] = []
     for workload in args.workload or ["wordcount", "terasort"]:
         for size in args.size or ["100MB"]:

@@ -119,3 +119,42 @@ def test_highcard_job_sums_every_key(tmp_path: Path) -> None:
     assert got == expected
     assert len(list(out.glob("part-*"))) > 1
     assert os.path.exists(out / "_SUCCESS")
+
+
+def test_columnar_etl_batch_drops_unknown_products_and_rejects_duplicate_ids(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+
+    from gristmill.examples.etl import RevenueByCategoryDay, etl_columnar
+
+    products = pa.table({"product_id": [7, 8, 9], "category": ["toys", "food", "toys"]})
+    rows = [  # (product_id, quantity, price, timestamp)
+        (7, 2, 1.5, "2026-01-01T10:00:00"),
+        (9, 1, 0.25, "2026-01-01T23:59:59"),
+        (8, 3, 2.0, "2026-01-02T00:00:00"),
+        (5, 9, 9.99, "2026-01-01T10:00:00"),  # no such product: an inner join drops it
+        (7, 1, 1.5, "2026-01-02T08:00:00"),
+    ]
+    orders = pa.table(
+        {
+            "product_id": [r[0] for r in rows],
+            "quantity": [r[1] for r in rows],
+            "price": [r[2] for r in rows],
+            "timestamp": pa.array(
+                [datetime.datetime.fromisoformat(r[3]) for r in rows], pa.timestamp("s")
+            ),
+        }
+    )
+    category = {7: "toys", 8: "food", 9: "toys"}
+    want: collections.Counter[tuple[str, str]] = collections.Counter()
+    for pid, qty, price, ts in rows:
+        if pid in category:
+            want[(category[pid], ts[:10])] += qty * round(price * 100)
+    got = RevenueByCategoryDay(products)(orders).to_pylist()
+    assert {(r["category"], r["day"]): r["cents_sum"] for r in got} == want
+    assert len(got) == len(want)
+    dup = tmp_path / "p.csv"
+    dup.write_text("product_id,category\n7,toys\n7,food\n")
+    with pytest.raises(ValueError, match="product_id is not unique"):
+        etl_columnar(str(tmp_path / "o.csv"), str(dup))

@@ -49,8 +49,12 @@ def read_csv(
     delimiter: str = ",",
     quotechar: str = '"',
     batch_format: BatchFormat = "default",
+    columns: Sequence[str] | None = None,
 ) -> Dataset:
     """CSV rows as dicts keyed by each file's header line (values are strings).
+
+    ``columns`` keeps only those columns, in that order; the others are never converted
+    (a file lacking one fails naming the file and the column).
 
     Files are split at line boundaries, so quoted fields must not contain newlines. With
     ``batch_format="pyarrow"`` pyarrow parses each block into a ``pyarrow.Table`` with typed
@@ -66,8 +70,16 @@ def read_csv(
     [{'k': 'a', 'n': '1'}, {'k': 'b', 'n': '2'}]
     >>> gm.read_csv(p, batch_format="pyarrow").collect(config=cfg)
     [{'k': 'a', 'n': 1}, {'k': 'b', 'n': 2}]
+    >>> gm.read_csv(p, columns=["n"]).collect(config=cfg)
+    [{'n': '1'}, {'n': '2'}]
     """
     options = (("delimiter", delimiter), ("quotechar", quotechar), *_format_options(batch_format))
+    if columns is not None:
+        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+            raise UsageError(f"columns must be a list of column names, got {columns!r}")
+        if not columns or len(set(columns)) != len(columns):
+            raise UsageError(f"columns must name each column once, got {list(columns)!r}")
+        options += (("columns", tuple(columns)),)
     return Dataset(Source(FileSource(_paths(paths), Format.CSV, options)))
 
 

@@ -22,6 +22,7 @@ from gristmill.io.formats import (
     _csv_header,
     _decode,
     _line_blocks,
+    csv_columns,
 )
 from gristmill.io.splits import FileSplit
 
@@ -59,14 +60,23 @@ def read_text_table(split: FileSplit, on_bad: OnBad | None, chunk: int) -> Itera
 
 
 def read_csv_table(
-    split: FileSplit, options: dict[str, Any], on_bad: OnBad | None, chunk: int
+    split: FileSplit,
+    options: dict[str, Any],
+    on_bad: OnBad | None,
+    chunk: int,
+    columns: tuple[str, ...] | None = None,
 ) -> Iterator[Batch]:
-    """Rows of `split` as tables with the header's columns and types inferred per file."""
+    """Rows of `split` as tables with the header's columns and types inferred per file; with
+    `columns`, only those (pyarrow skips converting the others)."""
+    import pyarrow as pa
+
     header = _csv_header(split, options)
     if not header:
         return
     whole = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
     schema = _file_schema(whole, tuple(sorted(options.items())), tuple(header))
+    if columns is not None:
+        schema = pa.schema([schema.field(i) for i in csv_columns(split, header, columns)])
     first = split.start == 0
     for offset, block in _line_blocks(split, chunk):
         if first:  # the header line is not a row
@@ -89,21 +99,30 @@ def read_csv_table(
 
 def _parse(block: bytes, header: list[str], schema: pa.Schema, options: dict[str, Any]) -> Any:
     types = {field.name: field.type for field in schema}
-    return _read_csv(block, header, options, types).cast(schema)
+    return _read_csv(block, header, options, types, schema.names).cast(schema)
 
 
 def _read_csv(
-    data: bytes, header: list[str], options: dict[str, Any], types: dict[str, Any] | None = None
+    data: bytes,
+    header: list[str],
+    options: dict[str, Any],
+    types: dict[str, Any] | None = None,
+    columns: list[str] | None = None,
+    *,
+    skip_invalid: bool = False,
 ) -> Any:
-    """`data` (rows, no header line) parsed by pyarrow on this thread; `types` fixes columns."""
+    """`data` (rows, no header line) parsed by pyarrow on this thread; `types` fixes columns,
+    `columns` (default all) are the ones converted."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     read = pacsv.ReadOptions(column_names=header, use_threads=False, block_size=len(data) + 1)
     parse = pacsv.ParseOptions(
-        delimiter=options.get("delimiter", ","), quote_char=options.get("quotechar", '"')
+        delimiter=options.get("delimiter", ","),
+        quote_char=options.get("quotechar", '"'),
+        invalid_row_handler=(lambda _row: "skip") if skip_invalid else None,
     )
-    convert = pacsv.ConvertOptions(column_types=types or {})
+    convert = pacsv.ConvertOptions(column_types=types or {}, include_columns=columns or [])
     return pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
 
 
@@ -152,7 +171,9 @@ def _file_schema(
     if not body.strip():
         return pa.schema([(name, pa.string()) for name in header])
     try:
-        return _read_csv(body, list(header), opts).schema
+        # Rows of the wrong width are left out of the sample: the block that holds one fails
+        # (or, in skip mode, skips it) when it is read, naming its offset.
+        return _read_csv(body, list(header), opts, skip_invalid=True).schema
     except Exception as exc:
         raise InputFormatError(
             f"{split.path}: cannot infer CSV column types from its first rows: {exc}"

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gristmill as gm
-from gristmill.errors import InputFormatError
+from gristmill.api.dataset import BatchFormat
+from gristmill.errors import InputFormatError, UsageError
 from gristmill.io.arrow_readers import read_csv_table, read_text_table
-from gristmill.io.formats import read_text
+from gristmill.io.formats import read_csv, read_text
 from gristmill.io.fs import list_inputs
 from gristmill.io.splits import FileSplit, split_files
 
@@ -101,3 +102,40 @@ def test_datasets_read_pyarrow_batches_and_records_agree(tmp_path: Path) -> None
     got: Any = gm.read_text(str(text), batch_format="pyarrow").collect(config=INLINE)
     assert got == ["x y", "z"]
     assert os.path.exists(text)
+
+
+@pytest.mark.parametrize("batch_format", ["default", "pyarrow"])
+def test_columns_keep_only_those_in_that_order(tmp_path: Path, batch_format: BatchFormat) -> None:
+    path = tmp_path / "a.csv"
+    _csv(path, [f"{i},n{i},{i}.25" for i in range(3000)])
+    full = gm.read_csv(str(path), batch_format=batch_format).collect(config=INLINE)
+    picked = gm.read_csv(str(path), batch_format=batch_format, columns=["price", "id"])
+    got = picked.collect(config=gm.Config(executor="inline", progress=False, split_size=4096))
+    want = [[("price", r["price"]), ("id", r["id"])] for r in full]
+    assert [list(r.items()) for r in got] == want
+    assert len(got) == 3000
+
+
+def test_columns_missing_from_the_header_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    _csv(path, ["1,a,2.5"])
+    (split,) = _splits(path, 1 << 20)
+    with pytest.raises(InputFormatError, match=r"a\.csv: no column 'cost'"):
+        list(read_csv_table(split, {}, None, 4096, ("id", "cost")))
+    with pytest.raises(InputFormatError, match=r"a\.csv: no column 'cost'"):
+        list(read_csv(split, {}, None, 4096, ("cost",)))
+    for bad in ("id", [], ["id", "id"], [1]):
+        with pytest.raises(UsageError, match="columns"):
+            gm.read_csv(str(path), columns=bad)  # type: ignore[arg-type]
+
+
+def test_projected_csv_still_rejects_rows_of_the_wrong_width(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    _csv(path, ["1,a,2.5", "2,b", "3,c,1.0"])
+    (split,) = _splits(path, 1 << 20)
+    with pytest.raises(InputFormatError, match=r"a\.csv: malformed CSV"):
+        list(read_csv_table(split, {}, None, 4096, ("id",)))
+    skipped: list[str] = []
+    tables = read_csv_table(split, {}, lambda where, why: skipped.append(where), 4096, ("id",))
+    assert [r for t in tables for r in t.records.to_pylist()] == [{"id": 1}, {"id": 3}]
+    assert len(skipped) == 1 and "byte offset 22" in skipped[0]  # the row "2,b"
