@@ -83,7 +83,7 @@ def read_csv_table(
             first = False
             cut = block.find(b"\n") + 1 or len(block)
             block, offset = block[cut:], offset + cut
-        if not block.strip():
+        if not block or block.isspace():  # not strip(): that would copy the whole block
             continue
         origin = Origin(split.path, offset, None, block)
         try:
