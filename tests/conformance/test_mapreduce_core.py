@@ -1,9 +1,14 @@
-"""MapReduceJob on every executor, checked against plain-Python oracles."""
+"""MapReduceJob on every executor, checked against plain-Python oracles (for the shuffle byte
+counters: the run files on disk)."""
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import io
+import operator
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,8 +18,13 @@ from typing import Any
 import pytest
 
 import gristmill as gm
+from gristmill.api.execute import plan_for
 from gristmill.api.mr_compile import compile_job
 from gristmill.examples.textgen import generate_text
+from gristmill.plan.sinks import Sink, SinkKind
+from gristmill.runtime.events import Event, Listener, StageStarted
+from gristmill.runtime.progress import LogProgress, _fmt_bytes
+from gristmill.runtime.scheduler import run_job
 
 
 class WordCount(gm.MapReduceJob):
@@ -123,6 +133,77 @@ def test_counters_count_committed_attempts_only(corpus: Path, tmp_path: Path) ->
     )
     assert marker.exists()
     assert result.counters["user.words.seen"] == len(corpus.read_text().split())
+
+
+class MapRunFiles:
+    """Listener: the map-output run files as each stage starts, before the job's scratch goes.
+
+    Only finished map output exists then; a reducer's own merge files come later.
+    """
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.seen: dict[Path, tuple[int, int]] = {}  # path: (size on disk, bytes of its frames)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StageStarted):
+            for path in self.scratch.glob("gristmill-*/shuffle-*/map-*.run"):
+                self.seen[path] = (path.stat().st_size, _frame_bytes(path))
+
+
+def _frame_bytes(path: Path) -> int:
+    """A run file is frames, then the index, then a trailer whose first 8 bytes are the index's
+    offset: so the frames are that many bytes."""
+    with path.open("rb") as f:
+        f.seek(-16, os.SEEK_END)
+        offset: int = struct.unpack("<Q", f.read(8))[0]
+        return offset
+
+
+def _word_pairs(line: str) -> list[tuple[str, int]]:
+    return [(word, 1) for word in line.split()]
+
+
+@pytest.fixture(scope="module")
+def word_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three files of many distinct words: map buffers outgrow a 1MB budget and spill."""
+    folder = tmp_path_factory.mktemp("words")
+    generate_text(str(folder / "all.txt"), 450_000, seed=5, vocab_size=30_000)
+    lines = (folder / "all.txt").read_text().splitlines(keepends=True)
+    files = [folder / f"in-{i}.txt" for i in range(3)]
+    for i, path in enumerate(files):
+        path.write_text("".join(lines[i::3]))
+    return files
+
+
+@pytest.mark.parametrize("form", ["reduce_by_key", "mapreduce"])
+def test_shuffle_bytes_read_are_the_map_runs_frames(
+    form: str, word_files: list[Path], config: gm.Config
+) -> None:
+    text = gm.read_text([str(f) for f in word_files])
+    if form == "reduce_by_key":
+        ds = text.flat_map(_word_pairs).reduce_by_key(operator.add, 3)
+    else:
+        ds = compile_job(WordCount([]), text)
+    # The small budget also makes reducers merge through their own scratch run files, which
+    # are not shuffle input and must not be counted.
+    cfg = dataclasses.replace(config, memory=1024**2, partitions=3, split_size=150_000)
+    runs, log = MapRunFiles(Path(cfg.scratch_dir)), io.StringIO()
+    listeners: list[Listener] = [runs, LogProgress(log)]
+    job = run_job(plan_for(ds.node, cfg), Sink(SinkKind.COLLECT), cfg, listeners=listeners)
+    words = collections.Counter(w for f in word_files for w in f.read_text().split())
+    assert dict(job.records) == dict(words)
+    counters = job.result.counters
+    assert counters["shuffle.spills"] > 0
+    assert counters["shuffle.bytes_written"] == sum(size for size, _ in runs.seen.values())
+    frames = sum(frame_bytes for _, frame_bytes in runs.seen.values())
+    assert counters["shuffle.bytes_read"] == frames > 0
+    map_stage, reduce_stage = job.result.stages
+    assert reduce_stage.counters["shuffle.bytes_read"] == frames
+    assert "shuffle.bytes_read" not in map_stage.counters
+    reduce_line = log.getvalue().splitlines()[-2]  # the last stage's line, then the summary
+    assert f"stage {reduce_stage.stage_id} done" in reduce_line
+    assert f"records in ({_fmt_bytes(frames)})" in reduce_line
 
 
 SCRIPT = """

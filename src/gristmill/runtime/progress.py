@@ -31,6 +31,24 @@ def _fmt_bytes(n: int) -> str:
     return f"{value:.1f}TB"
 
 
+def _flow(c: dict[str, int]) -> tuple[int, int, int]:
+    """Records in, bytes in and bytes out of a stage or task, from its counters.
+
+    A map stage reads input files and writes shuffle runs; a reduce stage reads those runs
+    (``shuffle.bytes_read``, the same compressed unit as ``shuffle.bytes_written``) and writes
+    runs or output. Keeping in and out apart stops one stage's figure mixing the two.
+    """
+    records = c.get("input.records", 0) + c.get("shuffle.records_read", 0)
+    bytes_in = c.get("input.bytes", 0) + c.get("shuffle.bytes_read", 0)
+    bytes_out = c.get("shuffle.bytes_written", 0) + c.get("output.bytes", 0)
+    return records, bytes_in, bytes_out
+
+
+def _describe(records: int, bytes_in: int, bytes_out: int) -> str:
+    """``1,200 records in (3.4MB), 1.1MB out``."""
+    return f"{records:,} records in ({_fmt_bytes(bytes_in)}), {_fmt_bytes(bytes_out)} out"
+
+
 class LogProgress:
     """One line per stage and per failure, for logs and pipes."""
 
@@ -42,12 +60,8 @@ class LogProgress:
         if isinstance(event, JobStarted):
             line = f"job {event.job_id}: {len(event.stages)} stage(s)"
         elif isinstance(event, StageFinished):
-            c = event.counters
-            records = c.get("input.records", 0) + c.get("shuffle.records_read", 0)
-            line = (
-                f"stage {event.stage_id} done in {event.seconds:.2f}s: {records} records in, "
-                f"{_fmt_bytes(c.get('input.bytes', 0) + c.get('shuffle.bytes_written', 0))}"
-            )
+            flow = _describe(*_flow(event.counters))
+            line = f"stage {event.stage_id} done in {event.seconds:.2f}s: {flow}"
         elif isinstance(event, JobFinished):
             line = format_summary(event.job_id, event.seconds, event.counters, event.error)
         elif isinstance(event, TaskFailed):
@@ -77,8 +91,7 @@ class BarProgress:
             transient=False,
         )
         self._bars: dict[int, Any] = {}
-        self._records: dict[int, int] = {}
-        self._bytes: dict[int, int] = {}
+        self._flows: dict[int, tuple[int, int, int]] = {}  # per stage: records, bytes in, out
         self._last = 0.0
 
     def __call__(self, event: Event) -> None:
@@ -90,20 +103,11 @@ class BarProgress:
         elif isinstance(event, StageStarted):
             p.update(self._bars[event.stage_id], info="running")
         elif isinstance(event, TaskFinished):
-            c = event.counters
             sid = event.stage_id
-            self._records[sid] = (
-                self._records.get(sid, 0)
-                + c.get("input.records", 0)
-                + c.get("shuffle.records_read", 0)
-            )
-            self._bytes[sid] = (
-                self._bytes.get(sid, 0)
-                + c.get("input.bytes", 0)
-                + c.get("shuffle.bytes_written", 0)
-            )
-            info = f"{self._records[sid]:,} records {_fmt_bytes(self._bytes[sid])}"
-            p.update(self._bars[sid], advance=1, info=info)
+            records, bytes_in, bytes_out = _flow(event.counters)
+            r, i, o = self._flows.get(sid, (0, 0, 0))
+            self._flows[sid] = (r + records, i + bytes_in, o + bytes_out)
+            p.update(self._bars[sid], advance=1, info=_describe(*self._flows[sid]))
         elif isinstance(event, StageFinished):
             bar = self._bars[event.stage_id]
             p.update(bar, info=p.tasks[bar].fields["info"] + f" in {event.seconds:.1f}s")

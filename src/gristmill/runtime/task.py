@@ -25,6 +25,7 @@ from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, Isolation, run_pipe
 from gristmill.runtime.quarantine import Quarantine
 from gristmill.runtime.sinks import SinkResult, SinkWriter
 from gristmill.shuffle.reader import ReduceSource, read_partition
+from gristmill.shuffle.runfile import ReadTally
 from gristmill.shuffle.writer import MapOutput, make_writer
 
 
@@ -142,7 +143,19 @@ def _open_input(
         return f"shuffle {inp.shuffle_id} partition {part}, key {key!r:.80}"
 
     inject("reduce")
-    return (Batch(b) for b in read_partition(inp, source, part, spec.memory)), describe
+    return _shuffle_batches(inp, source, part, spec.memory, counters), describe
+
+
+def _shuffle_batches(
+    inp: ShuffleInput, source: ReduceSource, part: int, memory: int, counters: dict[str, int]
+) -> Iterator[Batch]:
+    """The partition's batches; counts ``shuffle.bytes_read`` in the unit of bytes_written."""
+    tally = ReadTally()
+    try:
+        for records in read_partition(inp, source, part, memory, tally):
+            yield Batch(records)
+    finally:  # as in _counted: also when a take() stops reading early
+        counters["shuffle.bytes_read"] = tally.bytes
 
 
 def _counted(batches: Iterator[Batch], counters: dict[str, int], name: str) -> Iterator[Batch]:

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from gristmill.io.binary import is_block, to_block
 from gristmill.plan.functions import PrefixKey
 from gristmill.plan.logical import ShuffleKind, ShuffleSpec
-from gristmill.shuffle.runfile import FrameInfo, RunInfo, RunWriter, read_frames, read_index
+from gristmill.shuffle.runfile import (
+    FrameInfo,
+    ReadTally,
+    RunInfo,
+    RunWriter,
+    read_frames,
+    read_index,
+)
 from gristmill.shuffle.writer import FRAME_BYTES, KeySampler, ShuffleWriter
 
 if TYPE_CHECKING:
@@ -145,9 +152,14 @@ class BlockSortWriter(ShuffleWriter):
 
 
 def read_block_partition(
-    runs: tuple[RunInfo, ...], bounds: tuple[Any, ...], partition: int, memory: int
+    runs: tuple[RunInfo, ...],
+    bounds: tuple[Any, ...],
+    partition: int,
+    memory: int,
+    tally: ReadTally | None = None,
 ) -> Iterator[Block]:
-    """Sorted blocks of range partition `partition` (keys in ``[bounds[p-1], bounds[p])``)."""
+    """Sorted blocks of range partition `partition` (keys in ``[bounds[p-1], bounds[p])``);
+    `tally` counts the frame bytes read."""
     layouts = {(run.record_size, run.key_size) for run in runs}
     if len(layouts) != 1 or 0 in next(iter(layouts)):
         raise ValueError(
@@ -159,7 +171,9 @@ def read_block_partition(
     hi = bounds[partition] if partition < len(bounds) else None
     chosen = [(run.path, _overlapping(read_index(run.path), lo, hi)) for run in runs]
     rows = sum(f.count for _, frames in chosen for f in frames)
-    streams = [_trimmed(path, frames, lo, hi, key_size) for path, frames in chosen if frames]
+    streams = [
+        _trimmed(path, frames, lo, hi, key_size, tally=tally) for path, frames in chosen if frames
+    ]
     if rows * record_size <= memory * IN_MEMORY_SHARE:
         return _sort_at_once(streams, rows, record_size, key_size)
     return _merge_windows(streams, key_size)
@@ -172,12 +186,12 @@ def _overlapping(frames: list[FrameInfo], lo: Any, hi: Any) -> list[FrameInfo]:
 
 
 def _trimmed(
-    path: str, frames: list[FrameInfo], lo: Any, hi: Any, key_size: int
+    path: str, frames: list[FrameInfo], lo: Any, hi: Any, key_size: int, *, tally: ReadTally | None
 ) -> Iterator[Block]:
     """The frames' rows with keys in ``[lo, hi)`` (frames are sorted, so this is a slice)."""
     import numpy as np
 
-    for frame, rows in zip(frames, read_frames(path, frames), strict=True):
+    for frame, rows in zip(frames, read_frames(path, frames, tally), strict=True):
         start, end = 0, len(rows)
         if lo is not None and frame.first_key < lo:
             start = int(np.searchsorted(key_column(rows, key_size), lo, "left"))

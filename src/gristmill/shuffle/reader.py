@@ -18,7 +18,7 @@ from gristmill.plan.stages import ShuffleInput
 from gristmill.shuffle.keys import merge_key, type_rank
 from gristmill.shuffle.merge import bounded, fan_in, merge
 from gristmill.shuffle.ranges import range_index
-from gristmill.shuffle.runfile import FrameInfo, RunInfo, read_frames, read_index
+from gristmill.shuffle.runfile import FrameInfo, ReadTally, RunInfo, read_frames, read_index
 
 BATCH = 4096
 GROUP_INLINE = 1024  # values buffered before a group is handed over as a stream
@@ -87,31 +87,35 @@ class Values(Iterator[Any]):
 
 
 def read_partition(
-    inp: ShuffleInput, source: ReduceSource, partition: int, memory: int
+    inp: ShuffleInput, source: ReduceSource, partition: int, memory: int, tally: ReadTally
 ) -> Iterator[Any]:
-    """Record batches of reduce partition `partition` (blocks, for a columnar binary sort)."""
+    """Record batches of reduce partition `partition` (blocks, for a columnar binary sort).
+
+    `tally` counts the bytes of the map-output frames read; intermediate merge files are the
+    reducer's own scratch and are not counted.
+    """
     kind = inp.kind
     if kind is ShuffleKind.REPARTITION:
         for run in source.runs:
             frames = [f for f in read_index(run.path) if f.partition == partition]
-            yield from read_frames(run.path, frames)
+            yield from read_frames(run.path, frames, tally)
         return
     if kind is ShuffleKind.SORT and any(run.record_size for run in source.runs):
         from gristmill.shuffle.blocks import read_block_partition
 
-        yield from read_block_partition(source.runs, source.boundaries, partition, memory)
+        yield from read_block_partition(source.runs, source.boundaries, partition, memory, tally)
         return
     width, scratch = fan_in(memory), os.path.dirname(source.runs[0].path) if source.runs else ""
     if kind is ShuffleKind.SORT:
         total, reverse = source.total_order, not inp.ascending
-        streams = _ranged_streams(inp, source, partition)
+        streams = _ranged_streams(inp, source, partition, tally)
         streams = bounded(streams, lambda g: merge(g, total, reverse=reverse), width, scratch)
         for chunk in _chunks(merge(streams, total, reverse=reverse)):
             yield [pair[1] for pair in chunk]
         return
     chosen = [(run.path, _frames_of(run.path, partition)) for run in source.runs]
     total = source.total_order or _mixed_types(chosen)
-    streams = [_records(path, frames) for path, frames in chosen]
+    streams = [_records(path, frames, tally) for path, frames in chosen]
     if kind is ShuffleKind.GROUP:
         value_key = inp.value_key
         streams = bounded(streams, lambda g: merge(g, total, value_key=value_key), width, scratch)
@@ -120,7 +124,7 @@ def read_partition(
         assert inp.aggregator is not None
         agg = inp.aggregator.merge
         if _hash_fits(chosen, memory):
-            yield from _hash_combine(chosen, agg, total)
+            yield from _hash_combine(chosen, agg, total, tally)
             return
         streams = bounded(streams, lambda g: _flat(_combine(merge(g, total), agg)), width, scratch)
         yield from _combine(merge(streams, total), agg)
@@ -139,7 +143,7 @@ def _hash_fits(chosen: list[tuple[str, list[FrameInfo]]], memory: int) -> bool:
 
 
 def _hash_combine(
-    chosen: list[tuple[str, list[FrameInfo]]], agg: Any, total: bool
+    chosen: list[tuple[str, list[FrameInfo]]], agg: Any, total: bool, tally: ReadTally
 ) -> Iterator[list[Any]]:
     """Combine by hashing, then sort the distinct keys once: the merge's output, cheaper.
 
@@ -149,7 +153,7 @@ def _hash_combine(
     acc: dict[Any, Any] = {}
     missing = _END
     for path, frames in chosen:
-        for batch in read_frames(path, frames):
+        for batch in read_frames(path, frames, tally):
             for key, value in batch:
                 old = acc.get(key, missing)
                 acc[key] = value if old is missing else agg(old, value)
@@ -168,8 +172,8 @@ def _frames_of(path: str, partition: int) -> list[FrameInfo]:
     return [f for f in read_index(path) if f.partition == partition]
 
 
-def _records(path: str, frames: list[FrameInfo]) -> Iterator[Any]:
-    for batch in read_frames(path, frames):
+def _records(path: str, frames: list[FrameInfo], tally: ReadTally) -> Iterator[Any]:
+    for batch in read_frames(path, frames, tally):
         yield from batch
 
 
@@ -178,7 +182,8 @@ def _mixed_types(chosen: list[tuple[str, list[FrameInfo]]]) -> bool:
 
     Each run is internally ordered, but runs written by different tasks may hold different
     key types (one map saw only str keys, another only None), which natural order cannot merge.
-    Only each run's first frame is read, one at a time.
+    Only each run's first frame is read, one at a time. Not counted in the task's tally:
+    the streams read these frames again and count them, so each frame counts once.
     """
     ranks = set()
     for path, frames in chosen:
@@ -261,17 +266,26 @@ class _GroupStream:
             yield batch
 
 
-def _ranged_streams(inp: ShuffleInput, source: ReduceSource, partition: int) -> list[Iterator[Any]]:
+def _ranged_streams(
+    inp: ShuffleInput, source: ReduceSource, partition: int, tally: ReadTally
+) -> list[Iterator[Any]]:
     target = partition if inp.ascending else inp.num_partitions - 1 - partition
     bounds, total = source.boundaries, source.total_order
     streams = []
     for run in source.runs:
-        streams.append(_ranged_records(run.path, read_index(run.path), target, bounds, total))
+        frames = read_index(run.path)
+        streams.append(_ranged_records(run.path, frames, target, bounds, total, tally=tally))
     return streams
 
 
 def _ranged_records(
-    path: str, frames: list[FrameInfo], target: int, bounds: tuple[Any, ...], total: bool
+    path: str,
+    frames: list[FrameInfo],
+    target: int,
+    bounds: tuple[Any, ...],
+    total: bool,
+    *,
+    tally: ReadTally,
 ) -> Iterator[Any]:
     chosen: list[tuple[FrameInfo, bool]] = []
     for frame in frames:
@@ -281,7 +295,7 @@ def _ranged_records(
         if lo <= target <= hi:
             chosen.append((frame, lo == hi))
     for (_frame, whole), batch in zip(
-        chosen, read_frames(path, [c[0] for c in chosen]), strict=True
+        chosen, read_frames(path, [c[0] for c in chosen], tally), strict=True
     ):
         if whole:
             yield from batch

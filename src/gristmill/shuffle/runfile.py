@@ -55,6 +55,16 @@ class RunInfo:
     key_size: int = 0  # ... sorted by this many leading bytes
 
 
+@dataclass
+class ReadTally:
+    """Frame bytes read from run files, as stored: compressed, headers included, the unit of
+    `RunInfo.bytes`. The index a reader consults to find its frames is metadata, not counted,
+    as Hadoop and Spark count shuffle blocks fetched but not index reads. A sorted frame whose
+    keys span two reduce ranges is read whole by both reducers, so both count it."""
+
+    bytes: int = 0
+
+
 class RunWriter:
     """Appends frames to a new run file; `close()` writes the index and returns `RunInfo`."""
 
@@ -134,12 +144,18 @@ def read_index(path: str) -> list[FrameInfo]:
         return frames
 
 
-def read_frames(path: str, frames: list[FrameInfo]) -> Iterator[Any]:
-    """Yield the record batches of `frames`, checksum-verified, one frame in memory at a time."""
+def read_frames(
+    path: str, frames: list[FrameInfo], tally: ReadTally | None = None
+) -> Iterator[Any]:
+    """Yield the record batches of `frames`, checksum-verified, one frame in memory at a time;
+    `tally` adds the bytes of each frame as it is read (a reader that stops early is not
+    charged for frames it never read)."""
     with open(path, "rb") as f:
         for frame in frames:
             f.seek(frame.offset)
             data = f.read(frame.length)
+            if tally is not None:
+                tally.bytes += len(data)
             if len(data) != frame.length:
                 raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
             packed_len, raw_len, crc = _HEADER.unpack_from(data)
