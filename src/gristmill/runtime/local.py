@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
@@ -28,7 +29,33 @@ from gristmill.runtime.task import TaskFailure, TaskSpec, execute_task, failure_
 _STOP = b""
 
 
-def _worker_main(conn: Connection) -> None:
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory(memory: int) -> None:
+    """Let glibc's malloc keep freed blocks up to a quarter of the worker's budget.
+
+    By default a block over 32MB is mmapped and each free unmaps it, so every task faulted its
+    buffers in again, page by page (240,000 faults per GB sorted; 10% of the wall time with
+    two workers faulting at once). Memory kept for reuse is memory the task already used, so
+    the budget still bounds it. Does nothing where malloc is not glibc's.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return
+    threshold = max(memory // 4, 1 << 20)
+    mallopt(M_MMAP_THRESHOLD, threshold)
+    mallopt(M_TRIM_THRESHOLD, 2 * threshold)
+
+
+def _worker_main(conn: Connection, memory: int) -> None:
     # Ctrl-C goes to the whole process group; the driver decides what a cancel means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver's cancel handler is not ours
@@ -38,6 +65,7 @@ def _worker_main(conn: Connection) -> None:
     # are the parallelism, more threads only compete for the same cores.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    keep_freed_memory(memory)
     stages: dict[tuple[str, int], Any] = {}
     driver = os.getppid()
     while True:
@@ -80,8 +108,11 @@ class _Worker:
 class LocalBackend:
     """`workers` processes pulling tasks from the driver over pipes."""
 
-    def __init__(self, workers: int, task_timeout: float | None = None) -> None:
+    def __init__(
+        self, workers: int, task_timeout: float | None = None, memory: int = 512 * 1024**2
+    ) -> None:
         self._timeout = task_timeout
+        self._memory = memory
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self._ctx = multiprocessing.get_context(method)
         self._workers = [self._spawn() for _ in range(workers)]
@@ -95,7 +126,7 @@ class LocalBackend:
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(  # type: ignore[attr-defined]
-            target=_worker_main, args=(child,), daemon=True
+            target=_worker_main, args=(child, self._memory), daemon=True
         )
         process.start()
         child.close()

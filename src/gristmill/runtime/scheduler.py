@@ -71,7 +71,7 @@ def make_backend(config: Config) -> Backend:
         return InlineBackend()
     from gristmill.runtime.local import LocalBackend
 
-    return LocalBackend(config.workers, config.task_timeout)
+    return LocalBackend(config.workers, config.task_timeout, config.memory)
 
 
 def check_picklable(graph: StageGraph) -> None:
