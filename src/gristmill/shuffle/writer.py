@@ -186,7 +186,9 @@ class CombineWriter(ShuffleWriter):
 
     def __post_init__(self) -> None:
         self.acc: dict[Any, Any] = Counter() if self._counting else {}
-        self.arrow = ArrowCounts(pending_bytes=self.limit // 16)
+        # A pile of about one batch at default budgets: counted while its words are still in
+        # cache (two workers share the L3; a 32MB pile measured 7% slower at 2 workers).
+        self.arrow = ArrowCounts(pending_bytes=self.limit // 256)
 
     @property
     def _counting(self) -> bool:
