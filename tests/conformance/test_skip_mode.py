@@ -207,3 +207,29 @@ def test_failing_group_is_located_and_others_stay_whole(tmp_path: Path) -> None:
     got = dict(ds.collect(config=_cfg("inline", tmp_path)))
     expected = {k: sum(range(k % 5 + 1)) for k in range(40) if k % 5 != 2}
     assert got == expected  # the replayed good groups kept all their values
+
+
+def _reject_listed(line: str) -> list[int]:
+    if line in ("700", "1500"):
+        raise ValueError(f"rejected {line}")
+    return [int(line)] * 3  # expanding, so outputs outnumber the records of a pass
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_bad_records_deep_in_a_large_batch_are_located_by_line(skip: bool, tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("".join(f"{n}\n" for n in range(1, 2001)))  # one batch, many passes
+    out = tmp_path / "out"
+    ds = gm.read_text(str(src)).flat_map(_reject_listed)
+    cfg = _cfg("inline", tmp_path, split_size=1 << 20)
+    if not skip:
+        cfg = gm.Config(executor="inline", progress=False, scratch_dir=str(tmp_path / "s"))
+        with pytest.raises(gm.JobFailedError, match=rf"{src}, line 700 \(byte offset"):
+            ds.write_text(str(out), config=cfg)
+        assert not out.exists()
+        return
+    ds.write_text(str(out), config=cfg)
+    got = [int(x) for p in sorted(out.glob("part-*")) for x in p.read_text().split()]
+    assert got == [n for n in range(1, 2001) if n not in (700, 1500) for _ in range(3)]
+    located = sorted(b["location"] for b in _quarantine(out))
+    assert [loc.split(", ")[1].split(" (")[0] for loc in located] == ["line 1500", "line 700"]
