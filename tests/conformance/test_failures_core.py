@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import operator
 import os
 import signal
 import socket
@@ -48,6 +49,25 @@ def test_failure_names_file_line_and_user_traceback(executor: str, tmp_path: Pat
     assert "after 2 attempt(s)" in str(err)
     assert not out.exists()
     assert [p for p in os.listdir(tmp_path) if p.startswith(".out")] == []
+
+
+def _explode_pair(line: str) -> tuple[str, int]:
+    return _explode(line), 1
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_failure_feeding_the_map_side_combine_is_located(executor: str, tmp_path: Path) -> None:
+    # reduce_by_key folds the map's pairs as they are made, with no batch of them built:
+    # the failing record is still found and named.
+    src = tmp_path / "in.txt"
+    src.write_text("".join(f"w{n % 7}\n" for n in range(3000)) + "bad line\nok\n")
+    out = tmp_path / "out"
+    ds = gm.read_text(str(src)).map(_explode_pair).reduce_by_key(operator.add)
+    with pytest.raises(gm.JobFailedError) as info:
+        ds.write_text(str(out), config=_cfg(executor, tmp_path, max_attempts=1))
+    assert f"{src}, line 3001 (byte offset 9000)" in info.value.location
+    assert "_explode" in info.value.user_traceback
+    assert not out.exists()
 
 
 def _fail_first_attempt(marker_dir: str) -> Callable[[int], int]:

@@ -176,13 +176,15 @@ def word_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return files
 
 
-@pytest.mark.parametrize("form", ["reduce_by_key", "mapreduce"])
+@pytest.mark.parametrize("form", ["reduce_by_key", "count_by_value", "mapreduce"])
 def test_shuffle_bytes_read_are_the_map_runs_frames(
     form: str, word_files: list[Path], config: gm.Config
 ) -> None:
     text = gm.read_text([str(f) for f in word_files])
     if form == "reduce_by_key":
         ds = text.flat_map(_word_pairs).reduce_by_key(operator.add, 3)
+    elif form == "count_by_value":
+        ds = text.flat_map(str.split).count_by_value(3)
     else:
         ds = compile_job(WordCount([]), text)
     # The small budget also makes reducers merge through their own scratch run files, which
@@ -194,6 +196,8 @@ def test_shuffle_bytes_read_are_the_map_runs_frames(
     words = collections.Counter(w for f in word_files for w in f.read_text().split())
     assert dict(job.records) == dict(words)
     counters = job.result.counters
+    if form != "mapreduce":  # one record per word, folded as made (no list of them)
+        assert counters["map.output_records"] == sum(words.values())
     assert counters["shuffle.spills"] > 0
     assert counters["shuffle.bytes_written"] == sum(size for size, _ in runs.seen.values())
     frames = sum(frame_bytes for _, frame_bytes in runs.seen.values())

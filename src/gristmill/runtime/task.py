@@ -21,12 +21,12 @@ from gristmill.io.formats import Batch, CorruptFileError, read_split, verify_com
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
 from gristmill.runtime.context import task_counters, task_environment
-from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, Isolation, run_pipeline
+from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, Isolation, Lazy, run_pipeline
 from gristmill.runtime.quarantine import Quarantine
 from gristmill.runtime.sinks import SinkResult, SinkWriter
 from gristmill.shuffle.reader import ReduceSource, read_partition
 from gristmill.shuffle.runfile import ReadTally
-from gristmill.shuffle.writer import MapOutput, make_writer
+from gristmill.shuffle.writer import MapOutput, ShuffleWriter, folds, make_writer
 
 
 @dataclass(frozen=True)
@@ -211,14 +211,25 @@ def _run(spec: TaskSpec, result: TaskResult, skip: Quarantine | None) -> None:
     if skip is not None and spec.crashed_records is not None:
         isolation = Isolation(spec.progress_path, frozenset(spec.crashed_records))
     try:
-        out = run_pipeline(pipeline.ops, counted_batches, describe, skip, isolation)
+        # The map-side combine folds pairs as the ops make them (see Lazy); skip mode needs
+        # each pass's output whole, to replay it record by record.
+        lazy = skip is None and folds(spec.stage.output)
+        out = run_pipeline(pipeline.ops, counted_batches, describe, skip, isolation, lazy=lazy)
         _deliver(spec, result, out)
     finally:
         if isolation is not None:
             isolation.close()
 
 
-def _deliver(spec: TaskSpec, result: TaskResult, out: Iterator[list[Any]]) -> None:
+def _fold(writer: ShuffleWriter, batch: Lazy) -> None:
+    try:
+        writer.fold(iter(batch))
+    except Exception as exc:
+        batch.failed(exc)
+        raise
+
+
+def _deliver(spec: TaskSpec, result: TaskResult, out: Iterator[Any]) -> None:
     """Feed the task's output into its shuffle writer or its sink."""
     output = spec.stage.output
     if output is not None:
@@ -230,7 +241,10 @@ def _deliver(spec: TaskSpec, result: TaskResult, out: Iterator[list[Any]]) -> No
         writer = make_writer(output, spec.index, run_dir, spec.memory, spec.attempt, blocks=blocks)
         try:
             for batch in out:
-                writer.write(batch)
+                if type(batch) is Lazy:
+                    _fold(writer, batch)
+                else:
+                    writer.write(batch)
                 inject("map")
             result.map_output = writer.close()
         except BaseException:

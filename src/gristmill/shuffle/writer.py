@@ -8,10 +8,11 @@ what lets reducers stream a k-way merge without holding a partition in memory.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ BUFFER_SHARE = 0.4  # of the worker budget; the rest covers input chunks, frames
 FRAME_BYTES = 256 * 1024
 DICT_ENTRY_OVERHEAD = 100
 SAMPLES_PER_PARTITION = 20
+SAMPLE = 16  # records of each folded pass the size estimator sees (as per list batch)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,13 @@ class ShuffleWriter:
     def takes(self, batch: Any) -> bool:
         """Whether `write_batch` handles this block or table as it is."""
         return False
+
+    def fold(self, records: Iterator[Any]) -> None:
+        """Feed the records an iterator makes; writers that combine them one at a time
+        (`folds`) never hold them as a list."""
+        batch = list(records)
+        if batch:
+            self.write_batch(batch)
 
     def write_batch(self, batch: list[Any]) -> None:
         raise NotImplementedError
@@ -202,35 +211,50 @@ class CombineWriter(ShuffleWriter):
             self.stats.records += batch.num_rows
             self.arrow.add(batch)
         elif self._counting:
-            self.stats.records += len(batch)
             self.sizer.observe(batch)
-            self.acc.update(batch)  # Counter counts in C
+            self.acc.update(batch)  # Counter counts in C; the records are added up at the spill
         else:
-            self.stats.records += len(batch)
             self.sizer.observe(batch)
             check_pair(batch[0], self.output.spec.kind)
-            self._combine(batch)
+            self.stats.records += self._combine(batch)
         if self._buffered() > self.limit:
             self.spill()
 
-    def _combine(self, batch: list[Any]) -> None:
+    def fold(self, records: Iterator[Any]) -> None:
+        head = list(itertools.islice(records, SAMPLE))
+        if not head:
+            return
+        self.sizer.observe(head)
+        rest = itertools.chain(head, records)
+        if self._counting:
+            self.acc.update(rest)
+        else:
+            check_pair(head[0], self.output.spec.kind)
+            self.stats.records += self._combine(rest)
+        if self._buffered() > self.limit:
+            self.spill()
+
+    def _combine(self, pairs: Iterable[Any]) -> int:
+        """Fold `pairs` into the accumulators; returns how many there were."""
         agg = self.output.spec.aggregator
         assert agg is not None
         acc, add, create = self.acc, agg.add, agg.create
         missing = _MISSING
         get = acc.get
+        n = 0
         if add is operator.add and create is None:
             # The most common reducer, with `+` inlined: a C call less per record.
-            for key, value in batch:
+            for n, (key, value) in enumerate(pairs, 1):  # noqa: B007 (n is the count)
                 old = get(key, missing)
                 acc[key] = value if old is missing else old + value
-            return
-        for key, value in batch:
+            return n
+        for n, (key, value) in enumerate(pairs, 1):  # noqa: B007
             old = get(key, missing)
             if old is missing:
                 acc[key] = value if create is None else create(value)
             else:
                 acc[key] = add(old, value)
+        return n
 
     def _buffered(self) -> int:
         per_entry = self.sizer.mean + DICT_ENTRY_OVERHEAD
@@ -240,6 +264,8 @@ class CombineWriter(ShuffleWriter):
         return (len(self.acc) + len(self.arrow)) * per_entry + self.arrow.pending_bytes
 
     def _flush(self, writer: RunWriter) -> bool:
+        if self._counting:  # one per record: the counts add up to the records counted
+            self.stats.records += sum(self.acc.values())
         pairs: Iterable[tuple[Any, Any]] = self.acc.items()
         if len(self.arrow) or self.arrow.pending_bytes:
             counted = list(self.arrow.drain())
@@ -355,6 +381,12 @@ class RepartitionWriter(ShuffleWriter):
             records.clear()
         self.buffered_records = 0
         return False
+
+
+def folds(output: ShuffleOutput | None) -> bool:
+    """Whether `output`'s writer folds records one at a time (`fold` takes an iterator with
+    no list built): the hash aggregation of reduce_by_key, combine_by_key, count_by_value."""
+    return output is not None and output.spec.kind in (ShuffleKind.AGGREGATE, ShuffleKind.COUNT)
 
 
 def make_writer(
