@@ -113,8 +113,10 @@ SLOW_PEER_MAX = 100 * 1024**2  # Ray Data, mrjob: minutes per 100MB here, see th
 
 
 def slow_peer(tool: Tool, size: str) -> Tool:
-    """`tool`, or a skip row above `SLOW_PEER_MAX` (one 1GB run would take most of an hour)."""
-    if parse_size(size) > SLOW_PEER_MAX and tool.cmd is not None:
+    """`tool`, or a skip row above `SLOW_PEER_MAX` (one 1GB run would take most of an hour)
+    unless --only names it."""
+    asked = any(part in tool.name for part in ONLY)
+    if parse_size(size) > SLOW_PEER_MAX and tool.cmd is not None and not asked:
         return Tool(tool.name, None, "skipped above 100MB (minutes per 100MB here); see 100MB")
     return tool
 

@@ -9,6 +9,7 @@ naturally and runs sorted with the fallback can still be merged.
 from __future__ import annotations
 
 import math
+import operator
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -84,8 +85,9 @@ def order_key(key: Any) -> Any:
     return (6, type(key).__qualname__, key)
 
 
-def first_of_pair(pair: tuple[Any, Any]) -> Any:
-    return pair[0]
+# A pair's key, in C: sorts and merges call it once per pair (a Python function cost ~5% of a
+# high-cardinality job).
+first_of_pair: Callable[[tuple[Any, Any]], Any] = operator.itemgetter(0)
 
 
 def total_first(pair: tuple[Any, Any]) -> Any:
