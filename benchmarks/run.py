@@ -18,6 +18,7 @@ import glob
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -562,7 +563,7 @@ def main() -> None:
     for workload in args.workload or ["wordcount", "terasort"]:
         for size in args.size or ["100MB"]:
             rows += bench(workload, size, args.runs, args.workers)
-    write_results(rows, "python -m benchmarks.run " + " ".join(sys.argv[1:]))
+    write_results(rows, "python -m benchmarks.run " + shlex.join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
