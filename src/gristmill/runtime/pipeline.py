@@ -81,14 +81,6 @@ class Lazy:
     def __iter__(self) -> Iterator[Any]:
         return chained(self._ops, self._part)
 
-    def records(self) -> list[Any]:
-        """The output as a list (for consumers that need one), located on failure."""
-        try:
-            return apply_ops(self._ops, self._part)
-        except Exception as exc:
-            self.failed(exc)
-            raise
-
     def failed(self, exc: BaseException) -> None:
         """Attach the failing input record's location to `exc`, if a user function failed."""
         where = _failing(self._ops, self._part, self._origin, self._describe, self._base)
@@ -163,8 +155,10 @@ def run_pipeline(
     `describe(record)` names an input record that has no file origin (shuffle input). With
     `skip`, a record on which user code raises is handed to it and left out. With `lazy`
     (for a consumer that folds records one by one), a pipeline that ends in record-wise ops
-    yields them as `Lazy` passes, which may turn out empty.
+    yields them as `Lazy` passes, which may turn out empty; never in skip mode, which needs
+    each pass's output whole to replay it record by record.
     """
+    lazy = lazy and skip is None
     stream: Iterator[tuple[Any, Origin | None]] = ((b.records, b.origin) for b in batches)
     segments = _segments(ops)
     for number, segment in enumerate(segments, 1):
@@ -197,7 +191,7 @@ def _records(
     lazy: bool = False,
 ) -> Iterator[tuple[Any, Origin | None]]:
     """`ops` over each batch, in passes of `sub` input records (0: the whole batch); with
-    `lazy` (never with `skip`), each pass is a `Lazy` for its consumer to run."""
+    `lazy`, each pass is a `Lazy` for its consumer to run."""
     if isolation is not None and skip is not None:
         for source, origin in stream:
             yield _isolated(ops, source, origin, describe, skip=skip, isolation=isolation), None
@@ -206,7 +200,7 @@ def _records(
         step = sub if 0 < sub < len(source) else max(len(source), 1)
         for base in range(0, len(source), step):
             part = source if step >= len(source) else source[base : base + step]
-            if lazy and skip is None:
+            if lazy:
                 yield Lazy(ops, part, origin, describe, base), None
                 continue
             try:

@@ -211,9 +211,8 @@ def _run(spec: TaskSpec, result: TaskResult, skip: Quarantine | None) -> None:
     if skip is not None and spec.crashed_records is not None:
         isolation = Isolation(spec.progress_path, frozenset(spec.crashed_records))
     try:
-        # The map-side combine folds pairs as the ops make them (see Lazy); skip mode needs
-        # each pass's output whole, to replay it record by record.
-        lazy = skip is None and folds(spec.stage.output)
+        # The map-side combine folds pairs as the ops make them (see Lazy).
+        lazy = folds(spec.stage.output)
         out = run_pipeline(pipeline.ops, counted_batches, describe, skip, isolation, lazy=lazy)
         _deliver(spec, result, out)
     finally:
