@@ -13,7 +13,7 @@ from gristmill.plan.logical import ShuffleKind, ShuffleSpec
 from gristmill.plan.stages import ShuffleOutput
 from gristmill.shuffle.blocks import BlockSortWriter, key_order, read_block_partition
 from gristmill.shuffle.ranges import choose_boundaries
-from gristmill.shuffle.runfile import RunInfo
+from gristmill.shuffle.runfile import ReadTally, RunInfo
 
 
 def _records(n: int, size: int, seed: int) -> np.ndarray:
@@ -81,3 +81,23 @@ def test_a_hot_key_lands_in_one_partition_and_still_merges(
     records = [r.tobytes() for r in rows]
     expected = sorted(records, key=lambda r: r[:4])
     assert out == b"".join(expected)
+
+
+@pytest.mark.parametrize("partitions", [4, 40])
+def test_reducers_read_little_more_than_their_slices_at_any_partition_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, partitions: int
+) -> None:
+    # At 10GB a sort has 215 partitions: a reducer's slice of each run was under one fixed
+    # frame, so every frame was read twice. Frames now shrink with the slice.
+    monkeypatch.setattr("gristmill.shuffle.blocks.MIN_FRAME_BYTES", 512)
+    rows = _records(60_000, 20, seed=11)
+    runs, bounds = _write_runs(rows, tmp_path, 10, partitions, 64 * 1024**2)
+    tally = ReadTally()
+    out = [
+        block.tobytes()
+        for p in range(partitions)
+        for block in read_block_partition(runs, bounds, p, 64 * 1024**2, tally)
+    ]
+    expected = sorted((r.tobytes() for r in rows), key=lambda r: r[:10])
+    assert b"".join(out) == b"".join(expected)
+    assert tally.bytes <= 1.25 * sum(run.bytes for run in runs)
