@@ -358,6 +358,9 @@ def bench(workload: str, size: str, runs: int, workers: int) -> list[Row]:
                 if attempt and done[0].wall > REPEAT_UNDER:
                     continue  # minutes per run: one run is the figure (the table says so)
                 _clear(out, keep=data)  # deleting an old output is not part of the job
+                # The last run's output is still being written back to disk: a 10GB one keeps
+                # the kernel's flusher busy on our two cores into the next run. Start clean.
+                os.sync()
                 m = run(tool.cmd)
                 done.append(m)
                 if m.returncode != 0:

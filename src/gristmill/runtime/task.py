@@ -237,7 +237,15 @@ def _deliver(spec: TaskSpec, result: TaskResult, out: Iterator[Any]) -> None:
         first = next(out, None)
         out = itertools.chain([first] if first is not None else [], out)
         blocks = first is not None and is_block(first)
-        writer = make_writer(output, spec.index, run_dir, spec.memory, spec.attempt, blocks=blocks)
+        writer = make_writer(
+            output,
+            spec.index,
+            run_dir,
+            spec.memory,
+            spec.attempt,
+            blocks=blocks,
+            map_tasks=spec.stage.num_tasks,
+        )
         try:
             for batch in out:
                 if type(batch) is Lazy:

@@ -99,7 +99,7 @@ class BlockSortWriter(ShuffleWriter):
         self.record_size = 0
         self.filled = 0
         self.buffer: Block | None = None
-        self.sampler = KeySampler(self.output.num_partitions)
+        self.sampler = KeySampler(self.output.num_partitions, self.map_tasks)
 
     def write_batch(self, batch: Any) -> None:
         import numpy as np

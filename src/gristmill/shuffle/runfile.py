@@ -27,6 +27,12 @@ from gristmill.io.fs import space_checked
 _HEADER = struct.Struct("<III")  # compressed length, raw length, crc32 of the compressed bytes
 _TRAILER = struct.Struct("<Q8s")  # index offset, magic
 _MAGIC = b"GMRUN001"
+# Small frames (sorted runs cut them to an eighth of a reducer's slice) would cost a syscall
+# each, and under dirty-page pressure every write is throttled on its own: writes go through
+# a 1MB buffer, and adjacent frames are read in spans of up to 256KB, the largest frame, so
+# a k-way merge holding one span per run needs no more memory than with one frame per run.
+WRITE_BUFFER = 1 << 20
+READ_SPAN = 256 * 1024
 
 
 class CorruptShuffleError(GristmillError):
@@ -74,7 +80,7 @@ class RunWriter:
         self.path = path
         self._keep_keys = keep_keys
         self._layout = (record_size, key_size)
-        self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._file: IO[bytes] = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 - closed in close()
         self._frames: list[FrameInfo] = []
         self._records = 0
 
@@ -150,16 +156,36 @@ def read_frames(
     """Yield the record batches of `frames`, checksum-verified, one frame in memory at a time;
     `tally` adds the bytes of each frame as it is read (a reader that stops early is not
     charged for frames it never read)."""
-    with open(path, "rb") as f:
-        for frame in frames:
-            f.seek(frame.offset)
-            data = f.read(frame.length)
-            if tally is not None:
-                tally.bytes += len(data)
-            if len(data) != frame.length:
-                raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
-            packed_len, raw_len, crc = _HEADER.unpack_from(data)
-            packed = data[_HEADER.size :]
-            if len(packed) != packed_len or zlib.crc32(packed) != crc:
-                raise CorruptShuffleError(f"{path}@{frame.offset}: shuffle block checksum mismatch")
-            yield pickle.loads(lz4.block.decompress(packed, uncompressed_size=raw_len))
+    with open(path, "rb", buffering=0) as f:
+        for span in _spans(frames):
+            start = span[0].offset
+            f.seek(start)
+            data = memoryview(f.read(span[-1].offset + span[-1].length - start))
+            for frame in span:
+                chunk = data[frame.offset - start : frame.offset - start + frame.length]
+                if tally is not None:
+                    tally.bytes += len(chunk)
+                if len(chunk) != frame.length:
+                    raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
+                packed_len, raw_len, crc = _HEADER.unpack_from(chunk)
+                packed = chunk[_HEADER.size :]
+                if len(packed) != packed_len or zlib.crc32(packed) != crc:
+                    raise CorruptShuffleError(
+                        f"{path}@{frame.offset}: shuffle block checksum mismatch"
+                    )
+                yield pickle.loads(lz4.block.decompress(packed, uncompressed_size=raw_len))
+
+
+def _spans(frames: list[FrameInfo]) -> Iterator[list[FrameInfo]]:
+    """`frames` in runs of adjacent ones of up to `READ_SPAN` bytes, each read with one syscall."""
+    span: list[FrameInfo] = []
+    size = 0
+    for frame in frames:
+        adjacent = span and span[-1].offset + span[-1].length == frame.offset
+        if span and (not adjacent or size + frame.length > READ_SPAN):
+            yield span
+            span, size = [], 0
+        span.append(frame)
+        size += frame.length
+    if span:
+        yield span

@@ -28,7 +28,8 @@ from gristmill.shuffle.sizing import SizeEstimator
 BUFFER_SHARE = 0.4  # of the worker budget; the rest covers input chunks, frames and user code
 FRAME_BYTES = 256 * 1024
 DICT_ENTRY_OVERHEAD = 100
-SAMPLES_PER_PARTITION = 20
+SAMPLES_PER_PARTITION = 200  # over all map tasks: quantiles within about 7%
+MIN_SAMPLES = 20  # per map task
 SAMPLE = 16  # records of each folded pass the size estimator sees (as per list batch)
 
 
@@ -69,6 +70,7 @@ class ShuffleWriter:
     run_dir: str
     memory: int
     attempt: int = 1
+    map_tasks: int = 1  # in the stage: a sort's key sample is shared out among them
     stats: ShuffleStats = field(default_factory=ShuffleStats)
     sizer: SizeEstimator = field(default_factory=SizeEstimator)
     runs: list[RunInfo] = field(default_factory=list)
@@ -160,8 +162,12 @@ class KeySampler:
     cheap, and spread evenly over the whole map input however long it is.
     """
 
-    def __init__(self, num_partitions: int) -> None:
-        self.target = max(100, SAMPLES_PER_PARTITION * num_partitions)
+    def __init__(self, num_partitions: int, map_tasks: int = 1) -> None:
+        # The driver sorts every map task's sample: a per-task target of 20 per partition made
+        # that 20 * N * M keys, a million at 10GB (N = M = 215) and seconds of idle workers.
+        # As Spark's RangePartitioner, aim at a total per partition and share it out.
+        share = -(-SAMPLES_PER_PARTITION * num_partitions // max(1, map_tasks))
+        self.target = max(MIN_SAMPLES, share)
         self.sample: list[Any] = []
         self.seen = 0
         self.stride = 1
@@ -299,7 +305,7 @@ class SortWriter(ShuffleWriter):
 
     def __post_init__(self) -> None:
         self.buffer: list[tuple[Any, Any]] = []
-        self.sampler = KeySampler(self.output.num_partitions)
+        self.sampler = KeySampler(self.output.num_partitions, self.map_tasks)
 
     @property
     def _sorting(self) -> bool:
@@ -397,8 +403,10 @@ def make_writer(
     attempt: int,
     *,
     blocks: bool = False,
+    map_tasks: int = 1,
 ) -> ShuffleWriter:
-    """The writer for `output`'s shuffle kind; `blocks`: the task emits binary record blocks."""
+    """The writer for `output`'s shuffle kind; `blocks`: the task emits binary record blocks;
+    `map_tasks`: how many tasks write this shuffle."""
     from gristmill.shuffle.blocks import BlockSortWriter, block_sortable  # builds on this module
 
     kind = output.spec.kind
@@ -411,4 +419,4 @@ def make_writer(
         cls = SortWriter
     else:
         cls = RepartitionWriter
-    return cls(output, map_index, run_dir, memory, attempt)
+    return cls(output, map_index, run_dir, memory, attempt, map_tasks)

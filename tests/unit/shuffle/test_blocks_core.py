@@ -101,3 +101,19 @@ def test_reducers_read_little_more_than_their_slices_at_any_partition_count(
     expected = sorted((r.tobytes() for r in rows), key=lambda r: r[:10])
     assert b"".join(out) == b"".join(expected)
     assert tally.bytes <= 1.25 * sum(run.bytes for run in runs)
+
+
+@pytest.mark.parametrize(("partitions", "maps"), [(215, 215), (4, 1), (2, 500)])
+def test_the_key_sample_is_shared_out_among_the_map_tasks(partitions: int, maps: int) -> None:
+    # A per-task sample of 20 keys per partition made the driver sort a million keys at
+    # 10GB; the total is now about SAMPLES_PER_PARTITION per partition whatever the maps.
+    from gristmill.shuffle.writer import MIN_SAMPLES, SAMPLES_PER_PARTITION, KeySampler
+
+    sampler = KeySampler(partitions, maps)
+    for start in range(0, 100_000, 1000):
+        keys = list(range(start, start + 1000))
+        sampler.extend(keys[sampler.picks(1000)], 1000)
+    share = max(MIN_SAMPLES, SAMPLES_PER_PARTITION * partitions / maps)
+    assert share <= len(sampler.sample) < 2 * share + 1
+    assert sampler.sample == sorted(sampler.sample)  # spread over the whole input, in order
+    assert sampler.sample[-1] >= 100_000 - 100_000 / share * 2

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.shuffle.runfile import CorruptShuffleError, RunWriter, read_frames, read_index
+from gristmill.shuffle.runfile import (
+    CorruptShuffleError,
+    ReadTally,
+    RunWriter,
+    read_frames,
+    read_index,
+)
 
 
 def _write(path: Path) -> None:
@@ -38,3 +44,33 @@ def test_flipped_byte_is_detected(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptShuffleError, match="checksum"):
         list(read_frames(str(path), index))
+
+
+def test_spans_of_small_frames_read_back_every_frame_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "r.run"
+    writer = RunWriter(str(path))
+    batches = [[(p, i, "x" * (i % 50))] * (1 + i % 7) for p in range(3) for i in range(400)]
+    for number, batch in enumerate(batches):
+        writer.write_frame(number // 400, batch)
+    writer.close(total_order=False)
+    index = read_index(str(path))
+    tally = ReadTally()
+    assert list(read_frames(str(path), index, tally)) == batches  # spans over many frames
+    assert tally.bytes == sum(f.length for f in index)
+    gaps = index[::3]  # no two adjacent: one span each
+    assert list(read_frames(str(path), gaps)) == batches[::3]
+
+
+def test_a_truncated_run_names_the_first_missing_frame(tmp_path: Path) -> None:
+    path = tmp_path / "r.run"
+    writer = RunWriter(str(path))
+    for i in range(20):
+        writer.write_frame(0, [(i, "v" * 100)])
+    writer.close(total_order=False)
+    index = read_index(str(path))
+    with path.open("r+b") as f:
+        f.truncate(index[12].offset + 5)
+    got = read_frames(str(path), index)
+    assert [next(got) for _ in range(12)] == [[(i, "v" * 100)] for i in range(12)]
+    with pytest.raises(CorruptShuffleError, match=f"@{index[12].offset}: truncated"):
+        next(got)
