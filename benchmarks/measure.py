@@ -1,10 +1,12 @@
 """Run a command and measure wall time, CPU time and peak memory of its whole process tree.
 
 Memory is PSS summed over the process and all descendants (shared pages counted once across
-forked workers), sampled from /proc via psutil (RSS is the fallback): every 50 ms in the first
+forked workers), sampled from /proc via psutil (RSS is the fallback): every 100 ms in the first
 second, every 250 ms after. Reading a process's PSS walks its page tables (~6 ms for 400MB
 here), so sampling it every 50 ms took up to a fifth of a core from the tool measured, the more
-processes it has; CPU times, which are cheap, are still read every 50 ms.
+processes it has; CPU times, which are cheap, are read every 50 ms, from the process list
+found at the last PSS sample (finding it reads all of /proc). A tool that keeps both cores
+busy still pays the sampler's ~4% of a core; one that leaves a core idle does not.
 
 CPU is the larger of two counts: RUSAGE_CHILDREN (exact, but only for processes their parent
 waited for) and the sum of each process's last sampled cpu_times() (sees the rest).
@@ -32,19 +34,24 @@ class Measurement:
 
 
 PSS_EVERY = 5  # CPU samples per PSS sample once the first second has passed
-PSS_DENSE = 20  # the first second's samples, all with PSS (short runs peak early)
+PSS_DENSE = 20  # the first second's samples: PSS every other one (short runs peak early)
+
+
+def _tree(root: psutil.Process) -> list[psutil.Process]:
+    """`root` and its descendants. psutil finds children by reading every process's stat in
+    /proc (~1 ms here), so the list is refreshed with each PSS sample, not every 50 ms."""
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def _tree_sample(
-    root: psutil.Process, cpu: dict[tuple[int, float], float], *, memory: bool = True
+    procs: list[psutil.Process], cpu: dict[tuple[int, float], float], *, memory: bool = True
 ) -> int:
-    """The tree's memory now (0 unless `memory`); records each process's user+system CPU so
+    """The memory of `procs` now (0 unless `memory`); records each one's user+system CPU so
     far in `cpu`."""
     total = 0
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
     for proc in procs:
         try:
             times = proc.cpu_times()
@@ -72,10 +79,13 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> Measurement:
     def sample() -> None:
         nonlocal peak
         root = psutil.Process(proc.pid)
+        procs: list[psutil.Process] = []
         n = 0
         while not stop.is_set():
-            memory = n < PSS_DENSE or n % PSS_EVERY == 0
-            peak = max(peak, _tree_sample(root, sampled_cpu, memory=memory))
+            memory = n % 2 == 0 if n < PSS_DENSE else n % PSS_EVERY == 0
+            if memory:
+                procs = _tree(root)
+            peak = max(peak, _tree_sample(procs, sampled_cpu, memory=memory))
             n += 1
             stop.wait(0.05)
 
