@@ -189,6 +189,19 @@ def grep_tools(data: str, out: str, *, workers: int, size: str, peer: Any, tool:
     re_out = os.path.join(out, "re.txt")
     gm_out = os.path.join(out, "gristmill")
     gm = _gm("example", "grep", data, "-o", gm_out, "--pattern", GREP_PATTERN, workers=workers)
+    col_out = os.path.join(out, "gristmill-columnar")
+    col = _gm(
+        "example",
+        "grep",
+        data,
+        "-o",
+        col_out,
+        "--pattern",
+        GREP_PATTERN,
+        "--form",
+        "columnar",
+        workers=workers,
+    )
     python_re = tool("python re (1 process)", _py("re_grep", GREP_PATTERN, data, re_out), [re_out])
     if parse_size(size) > BASELINE_MAX:
         python_re = tool(python_re.name, None, "skipped above 2GB (single process)")
@@ -197,6 +210,7 @@ def grep_tools(data: str, out: str, *, workers: int, size: str, peer: Any, tool:
         tool("GNU grep -E (LC_ALL=C)", _py("gnu_grep", GREP_PATTERN, data, grep_out), [grep_out]),
         python_re,
         tool(f"gristmill ({w} workers)", gm, os.path.join(gm_out, "part-*")),
+        tool(f"gristmill columnar ({w} workers)", col, os.path.join(col_out, "part-*")),
         peer(
             f"pyspark RDD filter (local[{w}])",
             "pyspark",

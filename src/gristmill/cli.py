@@ -141,13 +141,23 @@ def wordcount(
 @click.option("-o", "--output", required=True, help="Output directory.")
 @click.option("--pattern", required=True, help="Regular expression to search lines for.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output at commit.")
+@click.option(
+    "--form",
+    type=click.Choice(["records", "columnar"]),
+    default="records",
+    show_default=True,
+    help="records: Python's re on each line; columnar: pyarrow batches and RE2 (faster; no "
+    "backreferences or lookaround).",
+)
 @reporting
-def grep(inputs: tuple[str, ...], output: str, pattern: str, overwrite: bool, **opts: Any) -> None:
+def grep(
+    inputs: tuple[str, ...], output: str, pattern: str, overwrite: bool, form: str, **opts: Any
+) -> None:
     """Write the lines matching --pattern, in input order."""
     from gristmill.examples.jobs import grep as job
 
     config = build_config(opts)
-    _finish(job(inputs, pattern).write_text(output, overwrite=overwrite, config=config))
+    _finish(job(inputs, pattern, form).write_text(output, overwrite=overwrite, config=config))
 
 
 @example.command()

@@ -44,9 +44,11 @@ def test_wordcount_matches_sort_uniq(corpus: Path, tmp_path: Path) -> None:
     assert sorted(_output_lines(out)) == expected
 
 
-def test_grep_matches_grep(corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["records", "columnar"])
+def test_grep_matches_grep(corpus: Path, tmp_path: Path, form: str) -> None:
     out = tmp_path / "grep"
-    done = gm("example", "grep", str(corpus), "-o", str(out), "--pattern", "^a[a-m]+ ")
+    args = ["--pattern", "^a[a-m]+ ", "--form", form, "--split-size", "1MB", "--workers", "2"]
+    done = gm("example", "grep", str(corpus), "-o", str(out), *args)
     assert done.returncode == 0, done.stderr
     oracle = subprocess.run(
         ["grep", "-E", "^a[a-m]+ ", str(corpus)], capture_output=True, text=True, check=True
@@ -75,6 +77,8 @@ def test_run_passes_args_and_flags(tmp_path: Path) -> None:
         ["example", "wordcount", "missing.txt", "-o", "out"],
         ["example", "wordcount", "x.txt", "-o", "out", "--memory", "lots"],
         ["example", "grep", "x.txt", "-o", "out", "--pattern", "("],
+        # a backreference: Python's re has them, RE2 does not
+        ["example", "grep", "x.txt", "-o", "out", "--pattern", "(a)\\1", "--form", "columnar"],
         ["run", "no-such-script.py"],
     ],
 )
