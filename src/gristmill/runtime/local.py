@@ -25,6 +25,7 @@ import cloudpickle
 
 from gristmill.runtime.backends import Outcome
 from gristmill.runtime.task import TaskFailure, TaskSpec, execute_task, failure_from
+from gristmill.shuffle import spare
 
 _STOP = b""
 
@@ -66,6 +67,7 @@ def _worker_main(conn: Connection, memory: int) -> None:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_freed_memory(memory)
+    spare.enable()
     stages: dict[tuple[str, int], Any] = {}
     driver = os.getppid()
     while True:
@@ -90,6 +92,7 @@ def _worker_main(conn: Connection, memory: int) -> None:
             outcome = execute_task(spec)
         except Exception as exc:
             outcome = failure_from(spec, exc)
+        spare.task_done()
         try:
             conn.send_bytes(cloudpickle.dumps(outcome))
         except Exception as exc:  # an unpicklable result is the task's failure, not ours

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from gristmill.io.binary import is_block, to_block
 from gristmill.plan.functions import PrefixKey
 from gristmill.plan.logical import ShuffleKind, ShuffleSpec
+from gristmill.shuffle import spare
 from gristmill.shuffle.runfile import (
     FrameInfo,
     ReadTally,
@@ -26,7 +27,7 @@ from gristmill.shuffle.runfile import (
     read_frames,
     read_index,
 )
-from gristmill.shuffle.writer import FRAME_BYTES, KeySampler, ShuffleWriter
+from gristmill.shuffle.writer import FRAME_BYTES, KeySampler, MapOutput, ShuffleWriter
 
 if TYPE_CHECKING:
     import numpy as np
@@ -102,7 +103,6 @@ class BlockSortWriter(ShuffleWriter):
         self.sampler = KeySampler(self.output.num_partitions, self.map_tasks)
 
     def write_batch(self, batch: Any) -> None:
-        import numpy as np
 
         if not is_block(batch):
             batch = to_block(batch, self.record_size or len(batch[0]))
@@ -114,7 +114,7 @@ class BlockSortWriter(ShuffleWriter):
                     f"{self.record_size}-byte records"
                 )
             rows = max(1, self.limit // self.record_size)
-            self.buffer = np.empty((rows, self.record_size), dtype=np.uint8)
+            self.buffer = spare.borrow(rows, self.record_size)
         elif batch.shape[1] != self.record_size:
             raise ValueError(
                 f"records of {batch.shape[1]} bytes mixed with {self.record_size}-byte records"
@@ -154,6 +154,20 @@ class BlockSortWriter(ShuffleWriter):
 
     def _samples(self) -> tuple[Any, ...]:
         return tuple(self.sampler.sample)
+
+    def close(self) -> MapOutput:
+        out = super().close()
+        self._release()
+        return out
+
+    def abort(self) -> None:
+        self._release()
+        super().abort()
+
+    def _release(self) -> None:
+        if self.buffer is not None:  # every frame is a copy: nothing points into it now
+            spare.give_back(self.buffer)
+            self.buffer = None
 
 
 def frame_rows(rows: int, record_size: int, partitions: int) -> int:
@@ -265,7 +279,8 @@ def _sort_at_once(
 ) -> Iterator[Block]:
     import numpy as np
 
-    data = np.empty((rows, record_size), dtype=np.uint8)
+    gathered = spare.borrow(rows, record_size)
+    data = gathered
     filled = 0
     for stream in streams:  # run order: the stable sort then breaks ties by run
         for block in stream:
@@ -276,6 +291,8 @@ def _sort_at_once(
     step = max(1, OUT_BYTES // record_size)
     for start in range(0, filled, step):
         yield np.take(data, order[start : start + step], axis=0)
+    del data
+    spare.give_back(gathered)  # the blocks handed out are copies
 
 
 def _merge_windows(streams: list[Iterator[Block]], key_size: int) -> Iterator[Block]:
