@@ -471,6 +471,10 @@ def run_job(
             listener(JobFinished(job_id, ok=True, seconds=seconds, counters=dict(driver.counters)))
         return JobRun(result, sinks, records)
     except BaseException as exc:
+        if backend is not None:
+            # Tasks still running write into the staging area: stop them before removing it,
+            # or one can recreate its folder after the removal and leave it behind.
+            backend.close()
         if committer is not None:
             committer.abort()
         seconds = time.perf_counter() - started
