@@ -147,7 +147,7 @@ def wordcount(
     default="records",
     show_default=True,
     help="records: Python's re on each line; columnar: pyarrow batches and RE2 (faster; no "
-    "backreferences or lookaround).",
+    "backreferences or lookaround, and \\d \\w \\s match ASCII only).",
 )
 @reporting
 def grep(

@@ -71,6 +71,9 @@ def test_a_real_full_tmpfs(tmp_path: Path) -> None:
         done = _run([*args, "--scratch-dir", str(scratch)])
         assert done.returncode == 1
         assert f"no space left in scratch directory {scratch}" in done.stderr, done.stderr
+        # Every attempt, not only the first: a partial run left behind by one attempt (runs
+        # are written through a buffer) would fill the disk for the next with a bare OSError.
+        assert "attempt(s): DiskFullError: no space left" in done.stderr, done.stderr
         assert not (tmp_path / "out").exists()
         assert os.listdir(scratch) == []
     finally:

@@ -88,6 +88,7 @@ def _worker_main(conn: Connection, memory: int) -> None:
             stages[key] = pickle.loads(stage_blob)
         spec = dataclasses.replace(pickle.loads(spec_blob), stage=stages[key])
         outcome: Any
+        spare.task_start(key)
         try:
             outcome = execute_task(spec)
         except Exception as exc:

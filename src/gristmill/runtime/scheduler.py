@@ -46,6 +46,7 @@ from gristmill.runtime.quarantine import COUNTER as QUARANTINE_COUNTER
 from gristmill.runtime.result import JobResult, StageSummary
 from gristmill.runtime.sinks import SinkResult
 from gristmill.runtime.task import TaskFailure, TaskResult, TaskSpec
+from gristmill.shuffle.blocks import forget_run_indexes
 from gristmill.shuffle.ranges import choose_boundaries
 from gristmill.shuffle.reader import ReduceSource
 from gristmill.shuffle.runfile import read_frames, read_index
@@ -471,12 +472,14 @@ def run_job(
             listener(JobFinished(job_id, ok=True, seconds=seconds, counters=dict(driver.counters)))
         return JobRun(result, sinks, records)
     except BaseException as exc:
-        if backend is not None:
-            # Tasks still running write into the staging area: stop them before removing it,
-            # or one can recreate its folder after the removal and leave it behind.
-            backend.close()
-        if committer is not None:
-            committer.abort()
+        try:
+            if backend is not None:
+                # Tasks still running write into the staging area: stop them before removing
+                # it, or one can recreate its folder after the removal and leave it behind.
+                backend.close()
+        finally:
+            if committer is not None:
+                committer.abort()
         seconds = time.perf_counter() - started
         counters = dict(driver.counters) if driver else {}
         for listener in listeners:
@@ -494,3 +497,4 @@ def run_job(
         if backend is not None:
             backend.close()
         shutil.rmtree(job_dir, ignore_errors=True)
+        forget_run_indexes()  # tasks run inline cached the indexes of runs just removed

@@ -211,6 +211,7 @@ def read_block_partition(
     ]
     if rows * record_size <= memory * IN_MEMORY_SHARE:
         return _sort_at_once(streams, rows, record_size, key_size)
+    spare.drop()  # a partition too big to gather needs the memory a spare would hold
     return _merge_windows(streams, key_size)
 
 
@@ -220,6 +221,11 @@ class _KeyIndex(NamedTuple):
     frames: npt.NDArray[np.int64]  # offset, length, count per frame
     first: bytes  # the frames' first keys, `key_size` bytes each
     last: bytes
+
+
+def forget_run_indexes() -> None:
+    """Drop the cached run indexes; the driver calls this when a job ends (its runs are gone)."""
+    _key_index.cache_clear()
 
 
 @functools.lru_cache(maxsize=INDEX_CACHE_RUNS)

@@ -9,6 +9,7 @@ reducer reads only its own frames.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pickle
@@ -116,8 +117,15 @@ class RunWriter:
         return RunInfo(self.path, total_order, size, self._records, *self._layout)
 
     def abort(self) -> None:
-        self._file.close()
-        os.unlink(self.path)
+        """Remove the partial run. On a full disk the buffered bytes cannot be flushed: closing
+        fails but still releases the file, and the file is removed all the same."""
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 def copy_frames(source: RunInfo, keep: list[FrameInfo], dest: str) -> RunInfo:
@@ -156,7 +164,7 @@ def read_frames(
     """Yield the record batches of `frames`, checksum-verified, one frame in memory at a time;
     `tally` adds the bytes of each frame as it is read (a reader that stops early is not
     charged for frames it never read)."""
-    with open(path, "rb", buffering=0) as f:
+    with open(path, "rb") as f:  # buffered: read(n) loops until n bytes or the end
         for span in _spans(frames):
             start = span[0].offset
             f.seek(start)

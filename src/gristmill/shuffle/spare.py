@@ -2,9 +2,11 @@
 
 A columnar sort's map buffer and reduce gather are tens of megabytes each: malloc maps them
 fresh every time, and the kernel zeroes every page a task touches (5% of a 1GB TeraSort's CPU
-here). A worker keeps the last one between consecutive sort tasks instead; a task that does
-not borrow it lets it go, so other work never carries it. Off unless `enable` was called
-(worker processes do), so a driver running tasks inline keeps nothing after its job.
+here). A worker keeps the last one between consecutive tasks of a stage instead (they do the
+same work). It is freed when a task of another stage starts, when a reducer merges instead of
+gathering (its partition is too big: it needs the memory), and after a task that did not
+borrow it. Off unless `enable` was called (worker processes do), so a driver running tasks
+inline keeps nothing after its job.
 """
 
 from __future__ import annotations
@@ -18,12 +20,27 @@ if TYPE_CHECKING:
 _enabled = False
 _spare: npt.NDArray[np.uint8] | None = None
 _used = False  # borrowed since the last `task_done`
+_stage: object = None  # what `task_start` was last given
 
 
 def enable() -> None:
     """Keep a returned buffer for the next sort task of this process."""
     global _enabled
     _enabled = True
+
+
+def task_start(stage: object) -> None:
+    """A task of `stage` begins: a spare kept by another stage's tasks is freed first."""
+    global _spare, _stage
+    if stage != _stage:
+        _spare = None
+        _stage = stage
+
+
+def drop() -> None:
+    """Free the spare now, for a task about to spend its budget on something else."""
+    global _spare
+    _spare = None
 
 
 def borrow(rows: int, width: int) -> npt.NDArray[np.uint8]:

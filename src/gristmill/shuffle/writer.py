@@ -122,10 +122,10 @@ class ShuffleWriter:
         try:
             total = self._flush(writer)
             inject("spill")
+            info = writer.close(total_order=total)  # flushes the last buffered frames
         except BaseException:
             writer.abort()
             raise
-        info = writer.close(total_order=total)
         self.runs.append(info)
         self.stats.bytes += info.bytes
         self.stats.written += info.records

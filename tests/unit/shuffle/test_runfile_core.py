@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gristmill.errors import DiskFullError
 from gristmill.shuffle.runfile import (
     CorruptShuffleError,
     ReadTally,
@@ -74,3 +78,34 @@ def test_a_truncated_run_names_the_first_missing_frame(tmp_path: Path) -> None:
     assert [next(got) for _ in range(12)] == [[(i, "v" * 100)] for i in range(12)]
     with pytest.raises(CorruptShuffleError, match=f"@{index[12].offset}: truncated"):
         next(got)
+
+
+class _FullDisk(io.RawIOBase):
+    """A file on a full disk: every write fails with ENOSPC."""
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0  # nothing ever reached it
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("buffer", [64, 1 << 20])  # full while writing a frame / at close
+def test_a_full_disk_is_named_and_the_partial_run_removed(tmp_path: Path, buffer: int) -> None:
+    # Frames sit in a write buffer: the disk fills while writing one or at close, and abort
+    # must still remove the file although closing it fails again (nothing can be flushed).
+    path = tmp_path / "r.run"
+    writer = RunWriter(str(path))
+    writer._file.close()
+    writer._file = io.BufferedWriter(_FullDisk(), buffer_size=buffer)
+    with pytest.raises(DiskFullError, match="no space left in scratch directory"):
+        writer.write_frame(0, [("a", 1)] * 100)
+        writer.close(total_order=False)
+    writer.abort()  # does not raise
+    assert not path.exists()

@@ -17,6 +17,7 @@ def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spare, "_enabled", False)
     monkeypatch.setattr(spare, "_spare", None)
     monkeypatch.setattr(spare, "_used", False)
+    monkeypatch.setattr(spare, "_stage", None)
 
 
 def test_nothing_is_kept_unless_enabled() -> None:
@@ -47,6 +48,28 @@ def test_a_task_that_does_not_borrow_frees_the_spare() -> None:
     spare.task_done()
     spare.task_done()  # a task that never borrowed: freed
     assert not np.shares_memory(spare.borrow(50, 4), first)
+
+
+def test_a_task_of_another_stage_starts_without_the_spare() -> None:
+    spare.enable()
+    spare.task_start(("job", 0))
+    first = spare.borrow(50, 4)
+    spare.give_back(first)
+    spare.task_done()
+    spare.task_start(("job", 0))  # the same stage: kept for it
+    assert spare._spare is not None
+    spare.task_start(("job", 1))  # another stage's work never runs beside it
+    assert spare._spare is None
+
+
+def test_a_reducer_that_merges_frees_the_spare(tmp_path: Path) -> None:
+    from test_blocks_core import _records, _write_runs
+
+    spare.enable()
+    runs, bounds = _write_runs(_records(30_000, 20, seed=5), tmp_path, 10, 4, 300_000)
+    spare.give_back(spare.borrow(1000, 100))
+    blocks = list(read_block_partition(runs, bounds, 0, 200_000))  # too big to gather: merge
+    assert blocks and spare._spare is None
 
 
 def test_consecutive_sorts_through_one_spare_stay_correct(tmp_path: Path) -> None:
