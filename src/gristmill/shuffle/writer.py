@@ -413,7 +413,7 @@ def make_writer(
     cls: type[ShuffleWriter]
     if blocks and block_sortable(output.spec):
         cls = BlockSortWriter
-    elif kind in (ShuffleKind.AGGREGATE, ShuffleKind.COUNT):
+    elif folds(output):  # the task decides whether to fold by the same test
         cls = CombineWriter
     elif kind in (ShuffleKind.GROUP, ShuffleKind.SORT):
         cls = SortWriter
