@@ -301,6 +301,10 @@ def replay_command(bundle_id: str, use_pdb: bool) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # The workers are the parallelism. OpenBLAS, loaded with numpy (pyarrow loads it too),
+    # otherwise starts a thread per core in the driver that spins after start-up, taking
+    # ~0.1 s of CPU from the workers. Set before numpy loads; the user's setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cli(prog_name="gristmill")
 
 

@@ -70,6 +70,28 @@ def test_run_passes_args_and_flags(tmp_path: Path) -> None:
     assert "count 7" in done.stdout
 
 
+@pytest.mark.parametrize(("preset", "want"), [(None, "1"), ("3", "3")])
+def test_blas_threads_default_to_one_unless_the_user_sets_them(
+    tmp_path: Path, preset: str | None, want: str
+) -> None:
+    # The driver's and the workers' numpy see one OpenBLAS thread: the workers are the cores.
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import os, gristmill as gm\n"
+        "def threads(_):\n    return os.environ.get('OPENBLAS_NUM_THREADS')\n"
+        "print('driver', threads(0))\n"
+        "seen = gm.from_items(range(4), partitions=2).map(threads).collect()\n"
+        "print('workers', sorted(set(seen)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    done = gm("run", "--workers", "2", str(script), env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"driver {want}" in done.stdout
+    assert f"workers [{want!r}]" in done.stdout
+
+
 @pytest.mark.parametrize(
     "args",
     [

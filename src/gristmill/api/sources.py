@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gristmill.api.dataset import BatchFormat, Dataset
@@ -50,11 +50,16 @@ def read_csv(
     quotechar: str = '"',
     batch_format: BatchFormat = "default",
     columns: Sequence[str] | None = None,
+    types: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """CSV rows as dicts keyed by each file's header line (values are strings).
 
     ``columns`` keeps only those columns, in that order; the others are never converted
-    (a file lacking one fails naming the file and the column).
+    (a file lacking one fails naming the file and the column). ``types`` (with
+    ``batch_format="pyarrow"``) fixes column types instead of inferring them: a pyarrow type or
+    its name (``"string"``, ``"int64"``, ``"float64"``, ``"timestamp[s]"``, ...), as Spark's
+    ``schema`` and Polars' ``schema_overrides`` do. A value that does not convert fails naming
+    the file and offset.
 
     Files are split at line boundaries, so quoted fields must not contain newlines. With
     ``batch_format="pyarrow"`` pyarrow parses each block into a ``pyarrow.Table`` with typed
@@ -72,8 +77,17 @@ def read_csv(
     [{'k': 'a', 'n': 1}, {'k': 'b', 'n': 2}]
     >>> gm.read_csv(p, columns=["n"]).collect(config=cfg)
     [{'n': '1'}, {'n': '2'}]
+    >>> gm.read_csv(p, batch_format="pyarrow", types={"n": "string"}).collect(config=cfg)
+    [{'k': 'a', 'n': '1'}, {'k': 'b', 'n': '2'}]
     """
     options = (("delimiter", delimiter), ("quotechar", quotechar), *_format_options(batch_format))
+    if types:
+        if batch_format != "pyarrow":
+            raise UsageError(
+                "types= needs batch_format='pyarrow': record rows hold the CSV text, "
+                "convert their values in a map"
+            )
+        options += (("types", _arrow_types(types)),)
     if columns is not None:
         if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
             raise UsageError(f"columns must be a list of column names, got {columns!r}")
@@ -81,6 +95,28 @@ def read_csv(
             raise UsageError(f"columns must name each column once, got {list(columns)!r}")
         options += (("columns", tuple(columns)),)
     return Dataset(Source(FileSource(_paths(paths), Format.CSV, options)))
+
+
+def _arrow_types(types: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """`types` as sorted (column, pyarrow type) pairs; names such as "int64" are resolved."""
+    import pyarrow as pa
+
+    out = []
+    for column, kind in types.items():
+        if not isinstance(column, str):
+            raise UsageError(f"types must map column names to types, got key {column!r}")
+        if isinstance(kind, str):
+            try:
+                kind = pa.type_for_alias(kind)
+            except ValueError:
+                raise UsageError(
+                    f"types: unknown type {kind!r} for column {column!r}; give a pyarrow type "
+                    "or a name such as 'string', 'int64', 'float64' or 'timestamp[s]'"
+                ) from None
+        elif not isinstance(kind, pa.DataType):
+            raise UsageError(f"types: column {column!r} needs a pyarrow type, got {kind!r}")
+        out.append((column, kind))
+    return tuple(sorted(out, key=lambda pair: pair[0]))
 
 
 def _format_options(batch_format: str) -> tuple[tuple[str, Any], ...]:

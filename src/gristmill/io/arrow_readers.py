@@ -65,16 +65,25 @@ def read_csv_table(
     on_bad: OnBad | None,
     chunk: int,
     columns: tuple[str, ...] | None = None,
+    *,
+    types: tuple[tuple[str, pa.DataType], ...] = (),
 ) -> Iterator[Batch]:
     """Rows of `split` as tables with the header's columns and types inferred per file; with
-    `columns`, only those (pyarrow skips converting the others)."""
+    `columns`, only those (pyarrow skips converting the others); `types` fixes some columns'
+    types instead."""
     import pyarrow as pa
 
     header = _csv_header(split, options)
     if not header:
         return
+    unknown = [name for name, _ in types if name not in header]
+    if unknown:
+        raise InputFormatError(
+            f"{split.path}: types names column {', '.join(map(repr, unknown))} "
+            f"not in its header {header}"
+        )
     whole = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
-    schema = _file_schema(whole, tuple(sorted(options.items())), tuple(header))
+    schema = _file_schema(whole, tuple(sorted(options.items())), tuple(header), types)
     if columns is not None:
         schema = pa.schema([schema.field(i) for i in csv_columns(split, header, columns)])
     first = split.start == 0
@@ -153,10 +162,13 @@ def _skipping(
 
 @lru_cache(maxsize=64)
 def _file_schema(
-    split: FileSplit, options: tuple[tuple[str, Any], ...], header: tuple[str, ...]
+    split: FileSplit,
+    options: tuple[tuple[str, Any], ...],
+    header: tuple[str, ...],
+    types: tuple[tuple[str, pa.DataType], ...] = (),
 ) -> pa.Schema:
     """Column types inferred from the first rows of the file (`split` is the whole file, so
-    every split of one file shares the cache entry and the types)."""
+    every split of one file shares the cache entry and the types), but those `types` fixes."""
     import pyarrow as pa
 
     opts = dict(options)
@@ -168,13 +180,17 @@ def _file_schema(
         sample = block
         break
     body = sample[sample.find(b"\n") + 1 :] if b"\n" in sample else b""
+    fixed = dict(types)
     if not body.strip():
-        return pa.schema([(name, pa.string()) for name in header])
+        return pa.schema([(name, fixed.get(name, pa.string())) for name in header])
     try:
         # Rows of the wrong width are left out of the sample: the block that holds one fails
-        # (or, in skip mode, skips it) when it is read, naming its offset.
-        return _read_csv(body, list(header), opts, skip_invalid=True).schema
+        # (or, in skip mode, skips it) when it is read, naming its offset. Fixed columns are
+        # read as text here, so a value that does not convert fails the same way.
+        as_text = {name: pa.string() for name in fixed}
+        inferred = _read_csv(body, list(header), opts, as_text, skip_invalid=True).schema
     except Exception as exc:
         raise InputFormatError(
             f"{split.path}: cannot infer CSV column types from its first rows: {exc}"
         ) from None
+    return pa.schema([(f.name, fixed.get(f.name, f.type)) for f in inferred])

@@ -384,6 +384,7 @@ def read_split(
     chunk = chunk_for(memory)
     csv_options = dict(csv_options)
     columns = csv_options.pop("columns", None)
+    types = csv_options.pop("types", ())
     if csv_options.pop("batch_format", "default") == "pyarrow":
         from gristmill.io.arrow_readers import read_csv_table, read_text_table
 
@@ -396,7 +397,7 @@ def read_split(
             # Typed columns cost about their bytes, with no per-word lists as text has: larger
             # blocks, so per-block costs (a batch function's call, its group-by) amortise.
             csv_blocks = min(CSV_BLOCK_MAX, memory // 32) if blocks > chunk else blocks
-            return read_csv_table(split, csv_options, on_bad, csv_blocks, columns)
+            return read_csv_table(split, csv_options, on_bad, csv_blocks, columns, types=types)
     if fmt is Format.PARQUET:
         return _read_parquet(split)
     if fmt is Format.BINARY:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -139,3 +140,44 @@ def test_projected_csv_still_rejects_rows_of_the_wrong_width(tmp_path: Path) -> 
     tables = read_csv_table(split, {}, lambda where, why: skipped.append(where), 4096, ("id",))
     assert [r for t in tables for r in t.records.to_pylist()] == [{"id": 1}, {"id": 3}]
     assert len(skipped) == 1 and "byte offset 22" in skipped[0]  # the row "2,b"
+
+
+def test_types_fix_columns_that_inference_would_get_wrong(tmp_path: Path) -> None:
+    # Zip codes look like integers in the first megabyte; fixed as text they keep their zeros.
+    path = tmp_path / "a.csv"
+    rows = [f"{i},{i % 1000:05d},{i}.5" for i in range(40000)]
+    path.write_text("id,zip,price\n" + "".join(r + "\n" for r in rows))
+    cfg = gm.Config(executor="inline", progress=False, split_size=64 * 1024)
+    inferred = gm.read_csv(str(path), batch_format="pyarrow").collect(config=cfg)
+    assert inferred[7]["zip"] == 7  # what the override is for
+    fixed = gm.read_csv(str(path), batch_format="pyarrow", types={"zip": "string"})
+    got = fixed.collect(config=cfg)
+    want = [{"id": i, "zip": f"{i % 1000:05d}", "price": i + 0.5} for i in range(40000)]
+    assert got == want
+
+
+def test_a_value_that_breaks_a_fixed_type_names_file_and_offset(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    _csv(path, ["1,a,2.5", "2,b,3.5", "3,c,x"])
+    (split,) = _splits(path, 1 << 20)
+    types = (("price", pa.float64()),)
+    with pytest.raises(InputFormatError, match=r"a\.csv: malformed CSV in the block at byte"):
+        list(read_csv_table(split, {}, None, 4096, types=types))
+    skipped: list[str] = []
+    tables = read_csv_table(split, {}, lambda where, why: skipped.append(where), 4096, types=types)
+    assert [r["price"] for t in tables for r in t.records.to_pylist()] == [2.5, 3.5]
+    assert len(skipped) == 1 and "byte offset 30" in skipped[0]  # the row "3,c,x"
+
+
+def test_types_are_checked_when_the_job_is_built(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    _csv(path, ["1,a,2.5"])
+    with pytest.raises(UsageError, match="needs batch_format='pyarrow'"):
+        gm.read_csv(str(path), types={"id": "string"})
+    with pytest.raises(UsageError, match="unknown type 'integer' for column 'id'"):
+        gm.read_csv(str(path), batch_format="pyarrow", types={"id": "integer"})
+    with pytest.raises(UsageError, match="column 'id' needs a pyarrow type"):
+        gm.read_csv(str(path), batch_format="pyarrow", types={"id": int})
+    (split,) = _splits(path, 1 << 20)
+    with pytest.raises(InputFormatError, match=r"a\.csv: types names column 'cost' not in"):
+        list(read_csv_table(split, {}, None, 4096, types=(("cost", pa.int64()),)))
