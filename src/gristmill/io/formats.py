@@ -49,7 +49,7 @@ class Origin:
     path: str
     offset: int  # byte offset of the first record (in the decompressed stream if compressed)
     line: int | None  # 1-based line number of the first record, when the split starts the file
-    raw: bytes = b""  # the batch's bytes, kept to compute per-record offsets on error only
+    raw: bytes | memoryview = b""  # the batch's bytes, kept for per-record offsets on error
     indices: list[int] | None = None  # record -> line index, when lines were skipped
     record_size: int = 0  # fixed-width binary records: offsets are computed, not scanned
     rows: bool = False  # Parquet: `offset` is the first record's row number in the file
@@ -69,16 +69,17 @@ class Origin:
         if self.record_size:
             offset = self.offset + index * self.record_size
             return f"{self.path}, record {offset // self.record_size} (byte offset {offset})"
+        raw = self.raw if isinstance(self.raw, bytes) else bytes(self.raw)  # a mapped block
         start = 0
         for _ in range(index):
-            nl = self.raw.find(b"\n", start)
+            nl = raw.find(b"\n", start)
             if nl < 0:
                 break
             start = nl + 1
         where = f"{self.path}, byte offset {self.offset + start}"
         if self.line is not None:
             where = f"{self.path}, line {self.line + index} (byte offset {self.offset + start})"
-        excerpt = self.raw[start : start + 80].split(b"\n", 1)[0]
+        excerpt = raw[start : start + 80].split(b"\n", 1)[0]
         return f"{where}: {excerpt.decode('utf-8', 'replace')!r}"
 
 
