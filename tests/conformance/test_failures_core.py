@@ -213,6 +213,34 @@ def test_input_changed_during_job_fails_it(executor: str, tmp_path: Path) -> Non
     assert not out.exists()
 
 
+def _truncate_once(path: str) -> Callable[[Any], Any]:
+    def fn(table: Any) -> Any:
+        marker = path + ".cut"
+        if not os.path.exists(marker):  # another process truncates the input under the job
+            open(marker, "w").close()
+            os.truncate(path, os.path.getsize(path) // 3)
+        return table
+
+    return fn
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_input_truncated_under_a_columnar_read_fails_the_job_naming_it(
+    executor: str, tmp_path: Path
+) -> None:
+    # Workers read local files through memory maps: a truncated file kills the worker (SIGBUS),
+    # the retry names the change. The user's own process (inline) never maps, so it survives.
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"".join(b"line %d of the input\n" % i for i in range(200_000)))
+    out = tmp_path / "out"
+    ds = gm.read_text(str(src), batch_format="pyarrow")
+    ds = ds.map_batches(_truncate_once(str(src)), batch_format="pyarrow")
+    cfg = _cfg(executor, tmp_path, split_size=1 << 20, max_attempts=2)
+    with pytest.raises(gm.GristmillError, match=r"input changed: .*in\.txt"):
+        ds.write_text(str(out), config=cfg)
+    assert not out.exists()
+
+
 def test_concurrent_writer_refused_with_other_job_id_and_stale_lock_taken(tmp_path: Path) -> None:
     from gristmill.io.lock import OutputLock, OutputLockedError
 

@@ -6,9 +6,12 @@ CSV task (45 ms of 220 per 64MB). Blocks are the same as `formats._line_blocks`:
 whose first byte lies in the split, the last one running on past the split's end.
 
 Each block maps only its own pages and is unmapped when the last view of it is dropped, so a
-batch and its `Origin` keep exactly their block alive, as a `bytes` block did. A file that is
-truncated while mapped would fault (SIGBUS); the worker's death fails the attempt, and the retry
-finds the changed file (`check_unchanged`) and names it. Must not import `runtime` or `api`.
+batch and its `Origin` keep exactly their block alive, as a `bytes` block did.
+
+A file truncated while mapped faults (SIGBUS) and kills the process. So only worker processes
+map (`enable`): there the death fails one attempt, and the retry finds the changed file
+(`check_unchanged`) and names it. In the user's own process (the inline executor) blocks are
+read, as before. Must not import `runtime` or `api`.
 """
 
 from __future__ import annotations
@@ -26,9 +29,19 @@ PROBE = 64 * 1024  # bytes read at a time looking for the newline that ends a bl
 _SPACE = b" \t\n\r\x0b\x0c"
 
 
+_enabled = False
+
+
+def enable() -> None:
+    """Map blocks in this process from now on; called by worker processes only."""
+    global _enabled
+    _enabled = True
+
+
 def mappable(split: FileSplit) -> bool:
-    """Whether `split` can be read by `mapped_blocks`: an uncompressed local file."""
-    return not split.compressed and not is_url(split.path) and os.name == "posix"
+    """Whether `split` is read by `mapped_blocks` here: an uncompressed local file, read in a
+    worker process."""
+    return _enabled and not split.compressed and not is_url(split.path) and os.name == "posix"
 
 
 def mapped_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, memoryview]]:

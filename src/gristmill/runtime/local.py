@@ -23,6 +23,7 @@ from typing import Any
 
 import cloudpickle
 
+from gristmill.io import mapped
 from gristmill.runtime.backends import Outcome
 from gristmill.runtime.task import TaskFailure, TaskSpec, execute_task, failure_from
 from gristmill.shuffle import spare
@@ -68,6 +69,7 @@ def _worker_main(conn: Connection, memory: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_freed_memory(memory)
     spare.enable()
+    mapped.enable()  # a file truncated under a map kills this worker, never the user's process
     stages: dict[tuple[str, int], Any] = {}
     driver = os.getppid()
     while True:

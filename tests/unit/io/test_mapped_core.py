@@ -10,11 +10,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gristmill.errors import InputFormatError
+from gristmill.io import mapped
 from gristmill.io.arrow_readers import read_csv_table
 from gristmill.io.formats import Origin, _line_blocks
 from gristmill.io.fs import list_inputs
 from gristmill.io.mapped import PROBE, is_blank, line_length, mappable, mapped_blocks
 from gristmill.io.splits import FileSplit, split_files
+
+
+@pytest.fixture(autouse=True)
+def _as_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mapped, "_enabled", True)  # as `mapped.enable()` in a worker process
+
+
+def test_only_worker_processes_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"a\n")
+    (split,) = _splits(path, 1 << 20)
+    assert mappable(split)
+    monkeypatch.setattr(mapped, "_enabled", False)  # the user's own process: SIGBUS would kill it
+    assert not mappable(split)
 
 
 def _splits(path: Path, size: int) -> list[FileSplit]:
