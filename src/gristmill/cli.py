@@ -299,12 +299,17 @@ def replay_command(bundle_id: str, use_pdb: bool) -> None:
     click.echo(f"the task succeeded on replay: {result.counters}", err=True)
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+
+
 def main() -> None:
     """Console-script entry point."""
     # The workers are the parallelism. OpenBLAS, loaded with numpy (pyarrow loads it too),
     # otherwise starts a thread per core in the driver that spins after start-up, taking
-    # ~0.1 s of CPU from the workers. Set before numpy loads; the user's setting wins.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # ~0.1 s of CPU from the workers. Set before numpy loads, and only if the user set none of
+    # the variables OpenBLAS reads (it prefers this one to the other two).
+    if not any(os.environ.get(v) for v in BLAS_THREAD_VARIABLES):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
     cli(prog_name="gristmill")
 
 

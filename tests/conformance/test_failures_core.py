@@ -235,10 +235,32 @@ def test_input_truncated_under_a_columnar_read_fails_the_job_naming_it(
     out = tmp_path / "out"
     ds = gm.read_text(str(src), batch_format="pyarrow")
     ds = ds.map_batches(_truncate_once(str(src)), batch_format="pyarrow")
-    cfg = _cfg(executor, tmp_path, split_size=1 << 20, max_attempts=2)
+    for attempts in (1, 2):
+        cfg = _cfg(executor, tmp_path, split_size=1 << 20, max_attempts=attempts)
+        with pytest.raises(gm.GristmillError, match=r"input changed: .*in\.txt"):
+            ds.write_text(str(out), config=cfg)
+        assert not out.exists()
+        src.write_bytes(b"".join(b"line %d of the input\n" % i for i in range(200_000)))
+        os.remove(str(src) + ".cut")
+
+
+def _truncate_then_fail(path: str) -> Callable[[Any], Any]:
+    def fn(table: Any) -> Any:
+        os.truncate(path, 10)
+        raise ValueError("the user's function fails")  # locating it reads the truncated map
+
+    return fn
+
+
+def test_a_worker_killed_reading_a_truncated_map_is_named_by_the_change(tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"".join(b"line %d of the input\n" % i for i in range(200_000)))
+    ds = gm.read_text(str(src), batch_format="pyarrow")
+    ds = ds.map_batches(_truncate_then_fail(str(src)), batch_format="pyarrow")
+    cfg = _cfg("local", tmp_path, max_attempts=1)
     with pytest.raises(gm.GristmillError, match=r"input changed: .*in\.txt"):
-        ds.write_text(str(out), config=cfg)
-    assert not out.exists()
+        ds.write_text(str(tmp_path / "out"), config=cfg)
+    assert not (tmp_path / "out").exists()
 
 
 def test_concurrent_writer_refused_with_other_job_id_and_stale_lock_taken(tmp_path: Path) -> None:

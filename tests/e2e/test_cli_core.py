@@ -70,9 +70,17 @@ def test_run_passes_args_and_flags(tmp_path: Path) -> None:
     assert "count 7" in done.stdout
 
 
-@pytest.mark.parametrize(("preset", "want"), [(None, "1"), ("3", "3")])
+@pytest.mark.parametrize(
+    ("preset", "want"),
+    [
+        ({}, "1"),
+        ({"OPENBLAS_NUM_THREADS": "3"}, "3"),
+        ({"OMP_NUM_THREADS": "2"}, None),  # OpenBLAS would prefer ours to the user's
+        ({"GOTO_NUM_THREADS": "2"}, None),
+    ],
+)
 def test_blas_threads_default_to_one_unless_the_user_sets_them(
-    tmp_path: Path, preset: str | None, want: str
+    tmp_path: Path, preset: dict[str, str], want: str | None
 ) -> None:
     # The driver's and the workers' numpy see one OpenBLAS thread: the workers are the cores.
     script = tmp_path / "job.py"
@@ -83,9 +91,8 @@ def test_blas_threads_default_to_one_unless_the_user_sets_them(
         "seen = gm.from_items(range(4), partitions=2).map(threads).collect()\n"
         "print('workers', sorted(set(seen)))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    if preset is not None:
-        env["OPENBLAS_NUM_THREADS"] = preset
+    blas = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in blas} | preset
     done = gm("run", "--workers", "2", str(script), env=env)
     assert done.returncode == 0, done.stderr
     assert f"driver {want}" in done.stdout

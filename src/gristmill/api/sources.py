@@ -100,7 +100,10 @@ def read_csv(
 def _arrow_types(types: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     """`types` as sorted (column, pyarrow type) pairs; names such as "int64" are resolved."""
     import pyarrow as pa
+    import pyarrow.csv as pacsv
 
+    if not isinstance(types, Mapping):
+        raise UsageError(f"types must map column names to types, got {types!r}")
     out = []
     for column, kind in types.items():
         if not isinstance(column, str):
@@ -115,6 +118,13 @@ def _arrow_types(types: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
                 ) from None
         elif not isinstance(kind, pa.DataType):
             raise UsageError(f"types: column {column!r} needs a pyarrow type, got {kind!r}")
+        try:  # nested types (list, struct, map) have no CSV form: refuse them now
+            convert = pacsv.ConvertOptions(column_types={"c": kind})
+            pacsv.read_csv(pa.py_buffer(b"c\n"), convert_options=convert)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise UsageError(
+                f"types: column {column!r} cannot be read from CSV as {kind}: {exc}"
+            ) from None
         out.append((column, kind))
     return tuple(sorted(out, key=lambda pair: pair[0]))
 

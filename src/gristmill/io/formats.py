@@ -69,7 +69,9 @@ class Origin:
         if self.record_size:
             offset = self.offset + index * self.record_size
             return f"{self.path}, record {offset // self.record_size} (byte offset {offset})"
-        raw = self.raw if isinstance(self.raw, bytes) else bytes(self.raw)  # a mapped block
+        if not isinstance(self.raw, bytes):  # a mapped block: copied once, on the error path
+            self.raw = bytes(self.raw)
+        raw = self.raw
         start = 0
         for _ in range(index):
             nl = raw.find(b"\n", start)

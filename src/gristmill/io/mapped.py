@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import mmap
 import os
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 from gristmill.errors import InputFormatError
-from gristmill.io.formats import _align, check_unchanged
+from gristmill.io.formats import _align, _line_blocks, check_unchanged
 from gristmill.io.fs import is_url
 from gristmill.io.splits import FileSplit
 
 PROBE = 64 * 1024  # bytes read at a time looking for the newline that ends a block
 _SPACE = b" \t\n\r\x0b\x0c"
+_SPACE_CODES = list(_SPACE)
 
 
 _enabled = False
@@ -44,24 +47,44 @@ def mappable(split: FileSplit) -> bool:
     return _enabled and not split.compressed and not is_url(split.path) and os.name == "posix"
 
 
-def mapped_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, memoryview]]:
-    """Yield (offset, view) blocks of about `chunk` bytes of whole lines of `split`."""
+def mapped_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, memoryview | bytes]]:
+    """Yield (offset, view) blocks of about `chunk` bytes of whole lines of `split`; a file
+    system that refuses maps (some FUSE and network ones) gets read blocks instead."""
     path = split.path[len("file://") :] if split.path.startswith("file://") else split.path
     try:
         check_unchanged(split)
         with open(path, "rb", buffering=0) as f:
             pos = _align(f, split.start)
             size = os.fstat(f.fileno()).st_size
+            first = True
             while pos < min(split.end, size):
                 stop = _line_end(f.fileno(), pos + min(chunk, split.end - pos) - 1, size)
-                base = pos - pos % mmap.ALLOCATIONGRANULARITY
-                block = mmap.mmap(f.fileno(), stop - base, access=mmap.ACCESS_READ, offset=base)
-                yield pos, memoryview(block)[pos - base :]
+                try:
+                    view = _map(f.fileno(), pos, stop)
+                except OSError:
+                    if not first:
+                        raise
+                    yield from _line_blocks(split, chunk)
+                    return
+                except ValueError:  # the file is shorter than when it was opened
+                    check_unchanged(split)
+                    raise InputFormatError(f"{split.path}: input changed while reading") from None
+                first = False
+                yield pos, view
                 pos = stop
     except FileNotFoundError as exc:
         raise InputFormatError(f"{split.path}: input file disappeared ({exc})") from exc
     except OSError as exc:
         raise InputFormatError(f"{split.path}: cannot read input: {exc}") from exc
+
+
+def _map(fd: int, start: int, stop: int) -> memoryview:
+    """Bytes ``[start, stop)`` of the file, mapped read-only (unmapped with the last view)."""
+    base = start - start % mmap.ALLOCATIONGRANULARITY
+    # Python 3.13+ can map without keeping a duplicate descriptor per live block.
+    extra: dict[str, Any] = {"trackfd": False} if sys.version_info >= (3, 13) else {}
+    block = mmap.mmap(fd, stop - base, access=mmap.ACCESS_READ, offset=base, **extra)
+    return memoryview(block)[start - base :]
 
 
 def _line_end(fd: int, at: int, size: int) -> int:
@@ -93,4 +116,6 @@ def is_blank(block: memoryview | bytes) -> bool:
     (`bytes.isspace` would need a copy of a view)."""
     if not block or block[0] not in _SPACE:
         return not block
-    return bytes(block).isspace()
+    import numpy as np
+
+    return bool(np.isin(np.frombuffer(block, np.uint8), _SPACE_CODES).all())

@@ -256,6 +256,10 @@ class _Driver:
                 will_retry=False,
             )
         )
+        if failure.crashed:
+            # A worker killed by a fault, such as SIGBUS from an input file truncated under its
+            # memory map, is explained by the change, not by the signal.
+            _check_inputs_unchanged(self.graph)
         message = _failure_message(failure, failure.attempt)
         dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
         bundle = replay.save(dead)
@@ -380,7 +384,15 @@ def _read_collected(sinks: list[Any], limit: int | None) -> list[Any]:
 
 def plan_fingerprint(graph: StageGraph, sink: Sink) -> str:
     """What a resumed run must match: the stages, their inputs' versions and the sink."""
-    body = json.dumps([graph.describe(), _input_manifest(graph), sink.kind.value], default=str)
+    readers = [  # options that change what a file reads as: delimiter, columns, types
+        [p.input.csv_options, p.input.record_size]
+        for stage in graph.stages
+        for p in stage.pipelines
+        if isinstance(p.input, FileInput)
+    ]
+    body = json.dumps(
+        [graph.describe(), _input_manifest(graph), readers, sink.kind.value], default=str
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 

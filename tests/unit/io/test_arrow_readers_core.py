@@ -178,6 +178,30 @@ def test_types_are_checked_when_the_job_is_built(tmp_path: Path) -> None:
         gm.read_csv(str(path), batch_format="pyarrow", types={"id": "integer"})
     with pytest.raises(UsageError, match="column 'id' needs a pyarrow type"):
         gm.read_csv(str(path), batch_format="pyarrow", types={"id": int})
+    with pytest.raises(UsageError, match="column 'id' cannot be read from CSV as list"):
+        gm.read_csv(str(path), batch_format="pyarrow", types={"id": pa.list_(pa.int64())})
+    with pytest.raises(UsageError, match="types must map column names to types"):
+        gm.read_csv(str(path), batch_format="pyarrow", types=[("id", "int64")])  # type: ignore[arg-type]
     (split,) = _splits(path, 1 << 20)
     with pytest.raises(InputFormatError, match=r"a\.csv: types names column 'cost' not in"):
         list(read_csv_table(split, {}, None, 4096, types=(("cost", pa.int64()),)))
+
+
+def test_a_resumed_run_does_not_reuse_parts_read_with_other_options(tmp_path: Path) -> None:
+    from gristmill.api.execute import plan_for
+    from gristmill.plan.sinks import Sink, SinkKind
+    from gristmill.runtime.scheduler import plan_fingerprint
+
+    path = tmp_path / "a.csv"
+    _csv(path, ["1,a,2.5"])
+    sink = Sink(SinkKind.TEXT)
+
+    def fingerprint(ds: gm.Dataset) -> str:
+        return plan_fingerprint(plan_for(ds.node, INLINE), sink)
+
+    typed = gm.read_csv(str(path), batch_format="pyarrow", types={"id": "string"})
+    assert fingerprint(typed) == fingerprint(
+        gm.read_csv(str(path), batch_format="pyarrow", types={"id": "string"})
+    )
+    assert fingerprint(typed) != fingerprint(gm.read_csv(str(path), batch_format="pyarrow"))
+    assert fingerprint(gm.read_csv(str(path))) != fingerprint(gm.read_csv(str(path), delimiter=";"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -135,3 +136,28 @@ def test_line_length_and_is_blank_on_views(block: bytes, length: int, blank: boo
     for form in (block, memoryview(block)):
         assert line_length(form) == length
         assert is_blank(form) is blank
+
+
+def test_a_file_shrinking_between_blocks_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(50000)))
+    (split,) = _splits(path, 1 << 30)
+    blocks = mapped_blocks(split, 4096)
+    next(blocks)
+    os.truncate(path, 10000)  # the next block would map past the end: refused, and named
+    with pytest.raises(InputFormatError, match=r"a\.txt .*since the job was planned"):
+        list(blocks)
+
+
+def test_a_file_system_that_refuses_maps_gets_read_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(fd: int, start: int, stop: int) -> memoryview:
+        raise OSError(errno.ENODEV, "no mmap here")
+
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(5000)))
+    (split,) = _splits(path, 1 << 30)
+    monkeypatch.setattr(mapped, "_map", refuse)
+    got = [(offset, bytes(block)) for offset, block in mapped_blocks(split, 1000)]
+    assert got == [(offset, bytes(block)) for offset, block in _line_blocks(split, 1000)]
