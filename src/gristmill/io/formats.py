@@ -24,7 +24,7 @@ from gristmill.plan.logical import Format
 
 CHUNK = 1 << 20
 MIN_CHUNK = 64 * 1024
-CSV_BLOCK_MAX = 16 << 20  # pyarrow CSV blocks at large budgets (1/32 of the budget up to this)
+CSV_BLOCK_MAX = 32 << 20  # pyarrow CSV blocks at large budgets (1/16 of the budget up to this)
 
 
 def chunk_for(memory: int) -> int:
@@ -398,8 +398,9 @@ def read_split(
             return read_text_table(split, on_bad, blocks)
         if fmt is Format.CSV:
             # Typed columns cost about their bytes, with no per-word lists as text has: larger
-            # blocks, so per-block costs (a batch function's call, its group-by) amortise.
-            csv_blocks = min(CSV_BLOCK_MAX, memory // 32) if blocks > chunk else blocks
+            # blocks, so per-block costs (a batch function's call, the partial results it
+            # hands on) amortise. 32MB rather than 16MB: ETL 1GB 2.38-2.46 -> 2.30-2.33 s.
+            csv_blocks = min(CSV_BLOCK_MAX, memory // 16) if blocks > chunk else blocks
             return read_csv_table(split, csv_options, on_bad, csv_blocks, columns, types=types)
     if fmt is Format.PARQUET:
         return _read_parquet(split)

@@ -61,11 +61,17 @@ def _worker_main(conn: Connection, memory: int) -> None:
     # Ctrl-C goes to the whole process group; the driver decides what a cancel means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver's cancel handler is not ours
-    # Before pyarrow loads here: its default mimalloc pool keeps freed pages per thread, which
-    # held workers at several times their budget; the system allocator returns them at the same
-    # speed. One arrow thread per worker, as PySpark sets OMP_NUM_THREADS per task: the workers
-    # are the parallelism, more threads only compete for the same cores.
+    # pyarrow's default mimalloc pool keeps freed pages per thread, which held workers at
+    # several times their budget; the system allocator returns them at the same speed. One
+    # arrow thread per worker, as PySpark sets OMP_NUM_THREADS per task: the workers are the
+    # parallelism, more threads only compete for the same cores.
+    use_pool = "ARROW_DEFAULT_MEMORY_POOL" not in os.environ  # else the user chose a pool
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    if use_pool and "pyarrow" in sys.modules:
+        # The driver loaded pyarrow before forking us, so its pool choice is already made.
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_freed_memory(memory)
     spare.enable()
