@@ -207,7 +207,9 @@ def read_block_partition(
     chosen = [(run.path, _overlapping(run.path, key_size, lo, hi)) for run in runs]
     rows = sum(f.count for _, frames in chosen for f in frames)
     streams = [
-        _trimmed(path, frames, lo, hi, key_size, tally=tally) for path, frames in chosen if frames
+        _trimmed(path, frames, lo, hi, key_size, record_size=record_size, tally=tally)
+        for path, frames in chosen
+        if frames
     ]
     if rows * record_size <= memory * IN_MEMORY_SHARE:
         return _sort_at_once(streams, rows, record_size, key_size)
@@ -265,12 +267,20 @@ def _overlapping(path: str, key_size: int, lo: Any, hi: Any) -> list[FrameInfo]:
 
 
 def _trimmed(
-    path: str, frames: list[FrameInfo], lo: Any, hi: Any, key_size: int, *, tally: ReadTally | None
+    path: str,
+    frames: list[FrameInfo],
+    lo: Any,
+    hi: Any,
+    key_size: int,
+    *,
+    record_size: int,
+    tally: ReadTally | None,
 ) -> Iterator[Block]:
     """The frames' rows with keys in ``[lo, hi)`` (frames are sorted, so this is a slice)."""
     import numpy as np
 
-    for frame, rows in zip(frames, read_frames(path, frames, tally), strict=True):
+    rows_of = read_frames(path, frames, tally, record_size=record_size)
+    for frame, rows in zip(frames, rows_of, strict=True):
         start, end = 0, len(rows)
         if lo is not None and frame.first_key < lo:
             start = int(np.searchsorted(key_column(rows, key_size), lo, "left"))

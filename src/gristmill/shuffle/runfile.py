@@ -5,6 +5,13 @@ records, pickled, lz4-compressed, with a CRC32 of the compressed bytes that is c
 anything is unpickled, so a corrupt block is detected and never consumed. The index lists
 each frame's partition, position, record count and (for sorted runs) first and last key, so a
 reducer reads only its own frames.
+
+A block run (`record_size` > 0, the columnar sort's) stores each frame's rows as they are:
+no pickle, no compression, still checksummed, read back as a numpy view of the bytes read.
+Compressing them took a quarter of a sort's CPU (lz4 at ~700MB/s a core, plus pickle's copy
+each way) to save page-cache writes that cost less: a 1GB sort 2.8 -> 2.2 s, 10GB 42.8 ->
+40.4 s here. Hadoop leaves map output uncompressed by default for the same reason; pickled
+frames keep lz4, which costs them nothing measurable (a 200MB high-cardinality job: equal).
 """
 
 from __future__ import annotations
@@ -91,8 +98,12 @@ class RunWriter:
         """Append one frame; `keys` gives its first and last key when records are not pairs."""
         if not len(records):
             return
-        raw = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
-        packed = lz4.block.compress(raw, store_size=False)
+        raw: Any
+        if self._layout[0]:  # a block of rows, C-contiguous: its bytes, without a copy
+            raw = packed = memoryview(records).cast("B")
+        else:
+            raw = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+            packed = lz4.block.compress(raw, store_size=False)
         offset = self._file.tell()
         with space_checked(self.path, "scratch directory"):
             disk_full("scratch_full")
@@ -159,11 +170,12 @@ def read_index(path: str) -> list[FrameInfo]:
 
 
 def read_frames(
-    path: str, frames: list[FrameInfo], tally: ReadTally | None = None
+    path: str, frames: list[FrameInfo], tally: ReadTally | None = None, record_size: int = 0
 ) -> Iterator[Any]:
     """Yield the record batches of `frames`, checksum-verified, one frame in memory at a time;
     `tally` adds the bytes of each frame as it is read (a reader that stops early is not
-    charged for frames it never read)."""
+    charged for frames it never read). A block run's frames (`record_size` > 0) come back as
+    read-only numpy arrays of shape (rows, record_size)."""
     with open(path, "rb") as f:  # buffered: read(n) loops until n bytes or the end
         for span in _spans(frames):
             start = span[0].offset
@@ -181,7 +193,18 @@ def read_frames(
                     raise CorruptShuffleError(
                         f"{path}@{frame.offset}: shuffle block checksum mismatch"
                     )
-                yield pickle.loads(lz4.block.decompress(packed, uncompressed_size=raw_len))
+                if record_size:
+                    yield _rows(packed, raw_len, record_size, path, frame.offset)
+                else:
+                    yield pickle.loads(lz4.block.decompress(packed, uncompressed_size=raw_len))
+
+
+def _rows(packed: memoryview, raw_len: int, record_size: int, path: str, offset: int) -> Any:
+    import numpy as np
+
+    if raw_len != len(packed) or raw_len % record_size:
+        raise CorruptShuffleError(f"{path}@{offset}: not a block of {record_size}-byte rows")
+    return np.frombuffer(packed, dtype=np.uint8).reshape(-1, record_size)
 
 
 def _spans(frames: list[FrameInfo]) -> Iterator[list[FrameInfo]]:

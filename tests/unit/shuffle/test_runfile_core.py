@@ -109,3 +109,33 @@ def test_a_full_disk_is_named_and_the_partial_run_removed(tmp_path: Path, buffer
         writer.close(total_order=False)
     writer.abort()  # does not raise
     assert not path.exists()
+
+
+def test_block_frames_are_stored_as_they_are_and_checksummed(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "b.run"
+    rng = np.random.default_rng(7)
+    blocks = [rng.integers(0, 256, (n, 100), dtype=np.uint8) for n in (3, 1000, 17)]
+    writer = RunWriter(str(path), record_size=100, key_size=10)
+    for block in blocks:
+        writer.write_frame(0, block, keys=(block[0, :10].tobytes(), block[-1, :10].tobytes()))
+    info = writer.close(total_order=True)
+    assert (info.record_size, info.key_size, info.records) == (100, 10, 1020)
+    index = read_index(str(path))
+    # Neither pickled nor compressed: each frame is its header and the rows' bytes.
+    assert [f.length for f in index] == [12 + b.nbytes for b in blocks]
+    raw = path.read_bytes()
+    assert raw[index[1].offset + 12 : index[1].offset + index[1].length] == blocks[1].tobytes()
+    got = list(read_frames(str(path), index, record_size=100))
+    assert all(np.array_equal(g, b) for g, b in zip(got, blocks, strict=True))
+    assert [g.shape for g in got] == [b.shape for b in blocks]
+
+    corrupt = bytearray(raw)
+    corrupt[index[1].offset + 500] ^= 0x01
+    path.write_bytes(bytes(corrupt))
+    with pytest.raises(CorruptShuffleError, match="checksum"):
+        list(read_frames(str(path), index, record_size=100))
+    path.write_bytes(raw)
+    with pytest.raises(CorruptShuffleError, match="not a block of 64-byte rows"):
+        list(read_frames(str(path), index, record_size=64))  # a layout that does not fit
