@@ -65,6 +65,8 @@ class Config:
     max_bad_records: float | None = None  # skip budget: a count (>= 1) or a fraction (< 1)
     skip_corrupt_files: bool = False  # a corrupt compressed file is skipped whole, and counted
     resume: bool = False  # reuse the committed tasks of a killed earlier run of the same job
+    # lz4 for the binary-record sort's runs too: 2.4x less scratch for TeraSort data, more CPU
+    compress_sort_runs: bool = False
 
     def __post_init__(self) -> None:
         for size in ("memory", "split_size"):  # Config(memory="512MB") reads as the flag does
@@ -115,6 +117,8 @@ class Config:
             )
         if env.get("GRISTMILL_RESUME", "") not in ("", "0", "false", "no"):
             values["resume"] = True
+        if env.get("GRISTMILL_COMPRESS_SORT_RUNS", "") not in ("", "0", "false", "no"):
+            values["compress_sort_runs"] = True
         if "GRISTMILL_SPLIT_SIZE" in env:
             values["split_size"] = parse_size(env["GRISTMILL_SPLIT_SIZE"])
         if "GRISTMILL_SCRATCH" in env:

@@ -42,6 +42,9 @@ ENGINE_OPTIONS = (
     EngineOption("max-bad-records", float, "Skip budget: a count, or a fraction if below 1."),
     EngineOption("skip-corrupt-files", bool, "Skip corrupt compressed files whole (counted)."),
     EngineOption("resume", bool, "Reuse committed tasks of a killed run of the same job."),
+    EngineOption(
+        "compress-sort-runs", bool, "lz4 for binary-record sort runs: less scratch, more CPU."
+    ),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import zlib
 from pathlib import Path
@@ -16,6 +17,11 @@ def gm(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _parts(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(path.glob("part-*")))
+
+
+def _counter(stderr: str, name: str) -> int:
+    """A counter from the job's closing summary line (``name=value``)."""
+    return int(re.search(rf"\b{re.escape(name)}=(\d+)", stderr).group(1))  # type: ignore[union-attr]
 
 
 def _report(stdout: str) -> dict[str, str]:
@@ -38,6 +44,7 @@ def test_teragen_terasort_teravalidate(tmp_path: Path) -> None:
     done = gm("example", "terasort", str(gen), "-o", str(out), *flags)
     assert done.returncode == 0, done.stderr
     assert "shuffle.spills=" in done.stderr
+    first_run_stderr = done.stderr
     parts = sorted(out.glob("part-*"))
     assert len(parts) > 6
     expected = sorted(records, key=lambda r: r[:10])
@@ -48,6 +55,15 @@ def test_teragen_terasort_teravalidate(tmp_path: Path) -> None:
     report = _report(checked.stdout)
     assert report["sorted"] == "yes" and report["records"] == "120000"
     assert int(report["checksum"], 16) == sum(zlib.crc32(r) for r in records)
+
+    # Sort runs are stored raw unless asked: lz4 gives the same output from less scratch.
+    packed = tmp_path / "packed"
+    done = gm("example", "terasort", str(gen), "-o", str(packed), *flags, "--compress-sort-runs")
+    assert done.returncode == 0, done.stderr
+    assert _parts(packed) == _parts(out)
+    raw_bytes = _counter(first_run_stderr, "shuffle.bytes_written")
+    assert _counter(done.stderr, "shuffle.bytes_written") < 0.6 * raw_bytes
+    assert raw_bytes >= 120_000 * 100  # every row crossed the shuffle as it is
 
     unsorted = gm("example", "teravalidate", str(gen), "-o", str(tmp_path / "report2"))
     assert unsorted.returncode == 1

@@ -231,6 +231,7 @@ class _Driver:
             self.config.skip_bad_records,
             self.config.skip_corrupt_files,
             self.crashes.get((stage.id, index)),
+            self.config.compress_sort_runs,
         )
 
     def failed(

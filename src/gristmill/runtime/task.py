@@ -45,6 +45,7 @@ class TaskSpec:
     skip_bad_records: bool = False
     skip_corrupt_files: bool = False
     crashed_records: tuple[int, ...] | None = None  # set: isolate records (crash narrowing)
+    compress_sort_runs: bool = False  # Config.compress_sort_runs
 
     @property
     def progress_path(self) -> str:
@@ -245,6 +246,7 @@ def _deliver(spec: TaskSpec, result: TaskResult, out: Iterator[Any]) -> None:
             spec.attempt,
             blocks=blocks,
             map_tasks=spec.stage.num_tasks,
+            compress_blocks=spec.compress_sort_runs,
         )
         try:
             for batch in out:

@@ -136,7 +136,12 @@ class BlockSortWriter(ShuffleWriter):
         return self.filled * self.record_size
 
     def _run_writer(self, path: str) -> RunWriter:
-        return RunWriter(path, record_size=self.record_size, key_size=self.key_size)
+        return RunWriter(
+            path,
+            record_size=self.record_size,
+            key_size=self.key_size,
+            compress=self.compress_blocks,
+        )
 
     def _flush(self, writer: RunWriter) -> bool:
         import numpy as np
@@ -204,13 +209,9 @@ def read_block_partition(
     record_size, key_size = layouts.pop()
     lo = bounds[partition - 1] if partition > 0 else None
     hi = bounds[partition] if partition < len(bounds) else None
-    chosen = [(run.path, _overlapping(run.path, key_size, lo, hi)) for run in runs]
+    chosen = [(run, _overlapping(run.path, key_size, lo, hi)) for run in runs]
     rows = sum(f.count for _, frames in chosen for f in frames)
-    streams = [
-        _trimmed(path, frames, lo, hi, key_size, record_size=record_size, tally=tally)
-        for path, frames in chosen
-        if frames
-    ]
+    streams = [_trimmed(run, frames, lo, hi, tally=tally) for run, frames in chosen if frames]
     if rows * record_size <= memory * IN_MEMORY_SHARE:
         return _sort_at_once(streams, rows, record_size, key_size)
     spare.drop()  # a partition too big to gather needs the memory a spare would hold
@@ -267,19 +268,15 @@ def _overlapping(path: str, key_size: int, lo: Any, hi: Any) -> list[FrameInfo]:
 
 
 def _trimmed(
-    path: str,
-    frames: list[FrameInfo],
-    lo: Any,
-    hi: Any,
-    key_size: int,
-    *,
-    record_size: int,
-    tally: ReadTally | None,
+    run: RunInfo, frames: list[FrameInfo], lo: Any, hi: Any, *, tally: ReadTally | None
 ) -> Iterator[Block]:
     """The frames' rows with keys in ``[lo, hi)`` (frames are sorted, so this is a slice)."""
     import numpy as np
 
-    rows_of = read_frames(path, frames, tally, record_size=record_size)
+    key_size = run.key_size
+    rows_of = read_frames(
+        run.path, frames, tally, record_size=run.record_size, compressed=run.packed
+    )
     for frame, rows in zip(frames, rows_of, strict=True):
         start, end = 0, len(rows)
         if lo is not None and frame.first_key < lo:

@@ -67,6 +67,7 @@ class RunInfo:
     records: int
     record_size: int = 0  # frames are blocks of fixed-width binary records (see shuffle.blocks)
     key_size: int = 0  # ... sorted by this many leading bytes
+    packed: bool = False  # block frames lz4-compressed too (pickled frames always are)
 
 
 @dataclass
@@ -83,11 +84,18 @@ class RunWriter:
     """Appends frames to a new run file; `close()` writes the index and returns `RunInfo`."""
 
     def __init__(
-        self, path: str, *, keep_keys: bool = False, record_size: int = 0, key_size: int = 0
+        self,
+        path: str,
+        *,
+        keep_keys: bool = False,
+        record_size: int = 0,
+        key_size: int = 0,
+        compress: bool = False,
     ) -> None:
         self.path = path
         self._keep_keys = keep_keys
         self._layout = (record_size, key_size)
+        self._compress = compress and record_size > 0  # pickled frames are compressed anyway
         self._file: IO[bytes] = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 - closed in close()
         self._frames: list[FrameInfo] = []
         self._records = 0
@@ -101,6 +109,8 @@ class RunWriter:
         raw: Any
         if self._layout[0]:  # a block of rows, C-contiguous: its bytes, without a copy
             raw = packed = memoryview(records).cast("B")
+            if self._compress:
+                packed = lz4.block.compress(raw, store_size=False)
         else:
             raw = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
             packed = lz4.block.compress(raw, store_size=False)
@@ -125,7 +135,9 @@ class RunWriter:
             self._file.write(_TRAILER.pack(index_offset, _MAGIC))
             size = self._file.tell()
             self._file.close()
-        return RunInfo(self.path, total_order, size, self._records, *self._layout)
+        return RunInfo(
+            self.path, total_order, size, self._records, *self._layout, packed=self._compress
+        )
 
     def abort(self) -> None:
         """Remove the partial run. On a full disk the buffered bytes cannot be flushed: closing
@@ -170,12 +182,17 @@ def read_index(path: str) -> list[FrameInfo]:
 
 
 def read_frames(
-    path: str, frames: list[FrameInfo], tally: ReadTally | None = None, record_size: int = 0
+    path: str,
+    frames: list[FrameInfo],
+    tally: ReadTally | None = None,
+    record_size: int = 0,
+    *,
+    compressed: bool = False,
 ) -> Iterator[Any]:
     """Yield the record batches of `frames`, checksum-verified, one frame in memory at a time;
     `tally` adds the bytes of each frame as it is read (a reader that stops early is not
     charged for frames it never read). A block run's frames (`record_size` > 0) come back as
-    read-only numpy arrays of shape (rows, record_size)."""
+    read-only numpy arrays of shape (rows, record_size); `compressed`: they are lz4 too."""
     with open(path, "rb") as f:  # buffered: read(n) loops until n bytes or the end
         for span in _spans(frames):
             start = span[0].offset
@@ -194,12 +211,17 @@ def read_frames(
                         f"{path}@{frame.offset}: shuffle block checksum mismatch"
                     )
                 if record_size:
-                    yield _rows(packed, raw_len, record_size, path, frame.offset)
+                    rows: Any = packed
+                    if compressed:
+                        rows = lz4.block.decompress(packed, uncompressed_size=raw_len)
+                    yield _rows(rows, raw_len, record_size, path, frame.offset)
                 else:
                     yield pickle.loads(lz4.block.decompress(packed, uncompressed_size=raw_len))
 
 
-def _rows(packed: memoryview, raw_len: int, record_size: int, path: str, offset: int) -> Any:
+def _rows(
+    packed: memoryview | bytes, raw_len: int, record_size: int, path: str, offset: int
+) -> Any:
     import numpy as np
 
     if raw_len != len(packed) or raw_len % record_size:

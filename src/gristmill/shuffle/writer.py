@@ -71,6 +71,7 @@ class ShuffleWriter:
     memory: int
     attempt: int = 1
     map_tasks: int = 1  # in the stage: a sort's key sample is shared out among them
+    compress_blocks: bool = False  # a block sort's runs are lz4-compressed too
     stats: ShuffleStats = field(default_factory=ShuffleStats)
     sizer: SizeEstimator = field(default_factory=SizeEstimator)
     runs: list[RunInfo] = field(default_factory=list)
@@ -404,9 +405,10 @@ def make_writer(
     *,
     blocks: bool = False,
     map_tasks: int = 1,
+    compress_blocks: bool = False,
 ) -> ShuffleWriter:
     """The writer for `output`'s shuffle kind; `blocks`: the task emits binary record blocks;
-    `map_tasks`: how many tasks write this shuffle."""
+    `map_tasks`: how many tasks write this shuffle; `compress_blocks`: lz4 for block runs."""
     from gristmill.shuffle.blocks import BlockSortWriter, block_sortable  # builds on this module
 
     kind = output.spec.kind
@@ -419,4 +421,4 @@ def make_writer(
         cls = SortWriter
     else:
         cls = RepartitionWriter
-    return cls(output, map_index, run_dir, memory, attempt, map_tasks)
+    return cls(output, map_index, run_dir, memory, attempt, map_tasks, compress_blocks)

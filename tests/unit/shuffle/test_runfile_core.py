@@ -139,3 +139,32 @@ def test_block_frames_are_stored_as_they_are_and_checksummed(tmp_path: Path) -> 
     path.write_bytes(raw)
     with pytest.raises(CorruptShuffleError, match="not a block of 64-byte rows"):
         list(read_frames(str(path), index, record_size=64))  # a layout that does not fit
+
+
+def test_block_frames_can_be_compressed_and_read_back(tmp_path: Path) -> None:
+    import numpy as np
+
+    block = np.frombuffer(b"".join(b"%010d" % i + b"x" * 90 for i in range(2000)), np.uint8)
+    block = block.reshape(-1, 100)
+    sizes = {}
+    for compress in (False, True):
+        path = tmp_path / f"b{compress}.run"
+        writer = RunWriter(str(path), record_size=100, key_size=10, compress=compress)
+        writer.write_frame(0, block, keys=(block[0, :10].tobytes(), block[-1, :10].tobytes()))
+        info = writer.close(total_order=True)
+        assert info.packed is compress
+        index = read_index(str(path))
+        (got,) = read_frames(str(path), index, record_size=100, compressed=compress)
+        assert np.array_equal(got, block)
+        sizes[compress] = index[0].length
+    assert sizes[True] < sizes[False] // 4  # the filler compresses
+
+
+@pytest.mark.parametrize(("value", "want"), [("1", True), ("0", False), ("", False)])
+def test_sort_run_compression_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, want: bool
+) -> None:
+    import gristmill as gm
+
+    monkeypatch.setenv("GRISTMILL_COMPRESS_SORT_RUNS", value)
+    assert gm.Config.resolve().compress_sort_runs is want
