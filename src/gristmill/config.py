@@ -109,15 +109,15 @@ class Config:
             values["task_timeout"] = _parse_number(
                 "GRISTMILL_TASK_TIMEOUT", env["GRISTMILL_TASK_TIMEOUT"], float
             )
-        if env.get("GRISTMILL_SKIP_BAD_RECORDS", "") not in ("", "0", "false", "no"):
+        if _yes(env.get("GRISTMILL_SKIP_BAD_RECORDS")):
             values["skip_bad_records"] = True
         if "GRISTMILL_MAX_BAD_RECORDS" in env:
             values["max_bad_records"] = _parse_number(
                 "GRISTMILL_MAX_BAD_RECORDS", env["GRISTMILL_MAX_BAD_RECORDS"], float
             )
-        if env.get("GRISTMILL_RESUME", "") not in ("", "0", "false", "no"):
+        if _yes(env.get("GRISTMILL_RESUME")):
             values["resume"] = True
-        if env.get("GRISTMILL_COMPRESS_SORT_RUNS", "") not in ("", "0", "false", "no"):
+        if _yes(env.get("GRISTMILL_COMPRESS_SORT_RUNS")):
             values["compress_sort_runs"] = True
         if "GRISTMILL_SPLIT_SIZE" in env:
             values["split_size"] = parse_size(env["GRISTMILL_SPLIT_SIZE"])
@@ -127,6 +127,11 @@ class Config:
         merged = {k: v for k, v in overrides.items() if v is not None}
         # Sizes given as text ("512MB") are parsed by __post_init__, as for Config(...).
         return dataclasses.replace(base, **{**values, **merged})  # type: ignore[arg-type]
+
+
+def _yes(text: str | None) -> bool:
+    """A switch variable: set and not one of the usual ways of saying no."""
+    return (text or "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def _parse_number(name: str, text: str, kind: type[int] | type[float]) -> Any:

@@ -43,7 +43,10 @@ ENGINE_OPTIONS = (
     EngineOption("skip-corrupt-files", bool, "Skip corrupt compressed files whole (counted)."),
     EngineOption("resume", bool, "Reuse committed tasks of a killed run of the same job."),
     EngineOption(
-        "compress-sort-runs", bool, "lz4 for binary-record sort runs: less scratch, more CPU."
+        "compress-sort-runs",
+        bool,
+        "lz4 for binary-record sort runs: less scratch, more CPU.",
+        toggle=True,
     ),
 )
 

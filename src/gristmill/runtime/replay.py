@@ -3,8 +3,8 @@
 A bundle is the attempt's task spec (cloudpickled, since it holds the user's functions) in a
 private directory under ``$GRISTMILL_HOME`` (default ``~/.gristmill``), mode 0600. It is only
 ever loaded by its owner's explicit `gristmill replay`; nothing served or shared reads it.
-For a task that reads shuffle data, the frames of its partition are copied out of the map
-outputs into the bundle (still compressed), since the job's scratch is deleted when it ends.
+For a task that reads shuffle data, the frames its partition reads are copied out of the map
+outputs into the bundle as they are stored, since the job's scratch is deleted when it ends.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import tempfile
 import cloudpickle
 
 from gristmill.errors import UsageError
-from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
 from gristmill.runtime.task import TaskSpec
-from gristmill.shuffle.runfile import copy_frames, read_index
+from gristmill.shuffle.reader import frames_read
+from gristmill.shuffle.runfile import copy_frames
 
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}-s[0-9]+-t[0-9]+$")
 
@@ -38,10 +38,9 @@ def _keep_shuffle_input(spec: TaskSpec, folder: str) -> TaskSpec:
     if not isinstance(pipeline.input, ShuffleInput) or source is None:
         return spec
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    ranged = pipeline.input.kind is ShuffleKind.SORT  # range reads filter by key themselves
     runs = []
     for number, run in enumerate(source.runs):
-        frames = [f for f in read_index(run.path) if ranged or f.partition == part]
+        frames = frames_read(pipeline.input, source, part, run)  # a sort's: by key range
         runs.append(copy_frames(run, frames, os.path.join(folder, f"run-{number:05d}")))
     return dataclasses.replace(spec, reduce_source=dataclasses.replace(source, runs=tuple(runs)))
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 IN_MEMORY_SHARE = 0.5  # of the budget: a reduce partition up to this size is sorted at once
 OUT_BYTES = 4 << 20  # output blocks handed to the sink
 FRAMES_PER_SLICE = 8  # frames a reducer's key range spans in each run, on average
-MIN_FRAME_BYTES = 32 * 1024  # below this, per-frame costs (header, pickle, a read) dominate
+MIN_FRAME_BYTES = 32 * 1024  # below this, per-frame costs (header, index entry, a read) dominate
 INDEX_CACHE_RUNS = 512  # run indexes a worker keeps: every reducer of a sort reads all runs'
 
 
@@ -209,7 +209,7 @@ def read_block_partition(
     record_size, key_size = layouts.pop()
     lo = bounds[partition - 1] if partition > 0 else None
     hi = bounds[partition] if partition < len(bounds) else None
-    chosen = [(run, _overlapping(run.path, key_size, lo, hi)) for run in runs]
+    chosen = [(run, overlapping(run.path, key_size, lo, hi)) for run in runs]
     rows = sum(f.count for _, frames in chosen for f in frames)
     streams = [_trimmed(run, frames, lo, hi, tally=tally) for run, frames in chosen if frames]
     if rows * record_size <= memory * IN_MEMORY_SHARE:
@@ -244,7 +244,7 @@ def _key_index(path: str, size: int, mtime_ns: int, key_size: int) -> _KeyIndex:
     return _KeyIndex(table.reshape(-1, 3), first, last)
 
 
-def _overlapping(path: str, key_size: int, lo: Any, hi: Any) -> list[FrameInfo]:
+def overlapping(path: str, key_size: int, lo: Any, hi: Any) -> list[FrameInfo]:
     """The frames of sorted run `path` holding keys in ``[lo, hi)``, found by binary search:
     each reducer of a sort reads every run, so a scan of every frame grows with the square of
     the input. Fixed-width keys compare as memcmp in numpy's ``S`` arrays."""

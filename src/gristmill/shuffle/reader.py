@@ -278,6 +278,38 @@ def _ranged_streams(
     return streams
 
 
+def _in_range(
+    frames: list[FrameInfo], target: int, bounds: tuple[Any, ...], total: bool
+) -> list[tuple[FrameInfo, bool]]:
+    """The sorted frames holding keys of range `target`, each with whether it lies wholly in it."""
+    chosen: list[tuple[FrameInfo, bool]] = []
+    for frame in frames:
+        lo = range_index(frame.first_key, bounds, total)
+        hi = range_index(frame.last_key, bounds, total)
+        lo, hi = min(lo, hi), max(lo, hi)
+        if lo <= target <= hi:
+            chosen.append((frame, lo == hi))
+    return chosen
+
+
+def frames_read(
+    inp: ShuffleInput, source: ReduceSource, partition: int, run: RunInfo
+) -> list[FrameInfo]:
+    """The frames of `run` that reduce partition `partition` reads (a replay keeps these)."""
+    if inp.kind is ShuffleKind.SORT and run.record_size:
+        from gristmill.shuffle.blocks import overlapping
+
+        bounds = source.boundaries
+        lo = bounds[partition - 1] if partition > 0 else None
+        hi = bounds[partition] if partition < len(bounds) else None
+        return overlapping(run.path, run.key_size, lo, hi)
+    frames = read_index(run.path)
+    if inp.kind is ShuffleKind.SORT:
+        target = partition if inp.ascending else inp.num_partitions - 1 - partition
+        return [f for f, _ in _in_range(frames, target, source.boundaries, source.total_order)]
+    return [f for f in frames if f.partition == partition]
+
+
 def _ranged_records(
     path: str,
     frames: list[FrameInfo],
@@ -287,13 +319,7 @@ def _ranged_records(
     *,
     tally: ReadTally,
 ) -> Iterator[Any]:
-    chosen: list[tuple[FrameInfo, bool]] = []
-    for frame in frames:
-        lo = range_index(frame.first_key, bounds, total)
-        hi = range_index(frame.last_key, bounds, total)
-        lo, hi = min(lo, hi), max(lo, hi)
-        if lo <= target <= hi:
-            chosen.append((frame, lo == hi))
+    chosen = _in_range(frames, target, bounds, total)
     for (_frame, whole), batch in zip(
         chosen, read_frames(path, [c[0] for c in chosen], tally), strict=True
     ):

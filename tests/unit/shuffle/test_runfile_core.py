@@ -160,7 +160,10 @@ def test_block_frames_can_be_compressed_and_read_back(tmp_path: Path) -> None:
     assert sizes[True] < sizes[False] // 4  # the filler compresses
 
 
-@pytest.mark.parametrize(("value", "want"), [("1", True), ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [("1", True), ("yes", True), ("0", False), ("", False), ("False", False), ("OFF", False)],
+)
 def test_sort_run_compression_is_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, value: str, want: bool
 ) -> None:
@@ -168,3 +171,70 @@ def test_sort_run_compression_is_read_from_the_environment(
 
     monkeypatch.setenv("GRISTMILL_COMPRESS_SORT_RUNS", value)
     assert gm.Config.resolve().compress_sort_runs is want
+
+
+def test_a_block_frame_must_be_rows_of_the_run_layout(tmp_path: Path) -> None:
+    import numpy as np
+
+    writer = RunWriter(str(tmp_path / "b.run"), record_size=10, key_size=4)
+    good = np.zeros((4, 10), np.uint8)
+    for bad in (
+        good.view(np.int16),
+        np.zeros((4, 20), np.uint8)[:, ::2],
+        np.zeros((4, 8), np.uint8),
+    ):
+        with pytest.raises(TypeError, match="C-contiguous uint8 array of 10-byte rows"):
+            writer.write_frame(0, bad, keys=(b"aaaa", b"aaaa"))
+    writer.write_frame(0, good, keys=(b"aaaa", b"aaaa"))
+    writer.abort()
+
+
+def test_a_compressed_frame_whose_header_lies_is_named_as_corrupt(tmp_path: Path) -> None:
+    import struct
+
+    import numpy as np
+
+    path = tmp_path / "b.run"
+    block = np.zeros((100, 10), np.uint8)
+    writer = RunWriter(str(path), record_size=10, key_size=4, compress=True)
+    writer.write_frame(0, block, keys=(b"\0" * 4, b"\0" * 4))
+    writer.close(total_order=True)
+    (frame,) = read_index(str(path))
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, frame.offset + 4, 10)  # raw length: 10 bytes, not 1000
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptShuffleError, match="does not decompress"):
+        list(read_frames(str(path), [frame], record_size=10, compressed=True))
+
+
+def test_a_run_file_of_another_format_version_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "r.run"
+    _write(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-8] + b"GMRUN001")  # a replay bundle saved by an older version
+    with pytest.raises(CorruptShuffleError, match="format GMRUN001 is not this version's"):
+        read_index(str(path))
+
+
+def test_a_replayed_sort_reducer_keeps_only_the_frames_of_its_key_range(tmp_path: Path) -> None:
+    import numpy as np
+
+    from gristmill.plan.logical import ShuffleKind
+    from gristmill.plan.stages import ShuffleInput
+    from gristmill.shuffle.reader import ReduceSource, frames_read
+
+    path = tmp_path / "b.run"
+    writer = RunWriter(str(path), record_size=10, key_size=1)
+    for first in range(0, 100, 10):  # ten frames: keys 0-9, 10-19, ..., 90-99
+        rows = np.zeros((10, 10), np.uint8)
+        rows[:, 0] = np.arange(first, first + 10)
+        writer.write_frame(0, rows, keys=(bytes([first]), bytes([first + 9])))
+    run = writer.close(total_order=True)
+    inp = ShuffleInput(0, 0, ShuffleKind.SORT, 3, None, ascending=True)
+    source = ReduceSource((run,), boundaries=(bytes([25]), bytes([60])))
+    firsts = [[f.first_key for f in frames_read(inp, source, p, run)] for p in range(3)]
+    assert firsts == [
+        [bytes([0]), bytes([10]), bytes([20])],  # keys below 25
+        [bytes([20]), bytes([30]), bytes([40]), bytes([50])],  # 25 up to 60
+        [bytes([60]), bytes([70]), bytes([80]), bytes([90])],  # 60 and above
+    ]
