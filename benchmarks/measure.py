@@ -1,12 +1,13 @@
 """Run a command and measure wall time, CPU time and peak memory of its whole process tree.
 
 Memory is PSS summed over the process and all descendants (shared pages counted once across
-forked workers), sampled from /proc via psutil (RSS is the fallback): every 100 ms in the first
-second, every 250 ms after. Reading a process's PSS walks its page tables (~6 ms for 400MB
-here), so sampling it every 50 ms took up to a fifth of a core from the tool measured, the more
-processes it has; CPU times, which are cheap, are read every 50 ms, from the process list
-found at the last PSS sample (finding it reads all of /proc). A tool that keeps both cores
-busy still pays the sampler's ~4% of a core; one that leaves a core idle does not.
+forked workers), sampled from /proc via psutil (RSS is the fallback). Reading a process's PSS
+walks its page tables under its memory-map lock (~6 ms for 400MB here), which stalls the
+tool's own page faults and maps: read every 100 ms it added 0.05-0.18 s to a 2.3 s
+two-worker ETL run. So the tree's RSS, a cheap counter, is read every 50 ms, and PSS only
+when RSS reaches a new high (at most every 100 ms), and once a second besides: the peak of
+PSS comes with the peak of the pages in use. CPU times, also cheap, are read every 50 ms
+from the process list, which is found again every 250 ms (finding it reads all of /proc).
 
 CPU is the larger of two counts: RUSAGE_CHILDREN (exact, but only for processes their parent
 waited for) and the sum of each process's last sampled cpu_times() (sees the rest).
@@ -33,8 +34,11 @@ class Measurement:
     stderr: str
 
 
-PSS_EVERY = 5  # CPU samples per PSS sample once the first second has passed
-PSS_DENSE = 20  # the first second's samples: PSS every other one (short runs peak early)
+TICK = 0.05  # seconds between samples of CPU time and RSS
+TREE_EVERY = 5  # ticks between refreshes of the process list
+PSS_GAP = 0.05  # seconds at least between PSS reads at new RSS highs
+PSS_IDLE = 1.0  # seconds at most between PSS reads
+NEW_HIGH = 1.01  # RSS this far above the last PSS read's is a new high
 
 
 def _tree(root: psutil.Process) -> list[psutil.Process]:
@@ -47,19 +51,21 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
 
 
 def _tree_sample(
-    procs: list[psutil.Process], cpu: dict[tuple[int, float], float], *, memory: bool = True
+    procs: list[psutil.Process], cpu: dict[tuple[int, float], float], *, pss: bool = False
 ) -> int:
-    """The memory of `procs` now (0 unless `memory`); records each one's user+system CPU so
-    far in `cpu`."""
+    """The memory of `procs` now: RSS, or with `pss` PSS (an expensive read); records each
+    one's user+system CPU so far in `cpu`."""
     total = 0
     for proc in procs:
         try:
             times = proc.cpu_times()
             # (pid, create_time): a reused pid is a different process, counted separately.
             cpu[(proc.pid, proc.create_time())] = times.user + times.system
-            if memory:
+            if pss:
                 info = proc.memory_full_info()
                 total += getattr(info, "pss", 0) or info.rss
+            else:
+                total += proc.memory_info().rss
         except psutil.Error:
             continue
     return total
@@ -81,13 +87,19 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> Measurement:
         root = psutil.Process(proc.pid)
         procs: list[psutil.Process] = []
         n = 0
+        mark = 0  # the tree's RSS when PSS was last read
+        last = float("-inf")
         while not stop.is_set():
-            memory = n % 2 == 0 if n < PSS_DENSE else n % PSS_EVERY == 0
-            if memory:
+            if n % TREE_EVERY == 0 or not procs:
                 procs = _tree(root)
-            peak = max(peak, _tree_sample(procs, sampled_cpu, memory=memory))
+            rss = _tree_sample(procs, sampled_cpu)
+            now = time.monotonic()
+            high = rss > mark * NEW_HIGH and now - last >= PSS_GAP
+            if high or now - last >= PSS_IDLE:
+                peak = max(peak, _tree_sample(procs, sampled_cpu, pss=True))
+                mark, last = max(mark, rss), now
             n += 1
-            stop.wait(0.05)
+            stop.wait(TICK)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
