@@ -24,10 +24,10 @@ from typing import Any
 
 from gristmill.errors import InputFormatError
 from gristmill.io.formats import _align, _line_blocks, check_unchanged
-from gristmill.io.fs import is_url
+from gristmill.io.fs import _local, is_url
 from gristmill.io.splits import FileSplit
 
-PROBE = 64 * 1024  # bytes read at a time looking for the newline that ends a block
+PROBE = 64 * 1024  # bytes scanned at a time for the end of a block's first line
 _SPACE = b" \t\n\r\x0b\x0c"
 _SPACE_CODES = list(_SPACE)
 
@@ -50,15 +50,15 @@ def mappable(split: FileSplit) -> bool:
 def mapped_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, memoryview | bytes]]:
     """Yield (offset, view) blocks of about `chunk` bytes of whole lines of `split`; a file
     system that refuses maps (some FUSE and network ones) gets read blocks instead."""
-    path = split.path[len("file://") :] if split.path.startswith("file://") else split.path
     try:
         check_unchanged(split)
-        with open(path, "rb", buffering=0) as f:
+        with open(_local(split.path), "rb", buffering=0) as f:
             pos = _align(f, split.start)
             size = os.fstat(f.fileno()).st_size
             first = True
             while pos < min(split.end, size):
-                stop = _line_end(f.fileno(), pos + min(chunk, split.end - pos) - 1, size)
+                # The block ends with the line holding its last byte: where the next line starts.
+                stop = _align(f, pos + min(chunk, split.end - pos))
                 try:
                     view = _map(f.fileno(), pos, stop)
                 except OSError:
@@ -85,19 +85,6 @@ def _map(fd: int, start: int, stop: int) -> memoryview:
     extra: dict[str, Any] = {"trackfd": False} if sys.version_info >= (3, 13) else {}
     block = mmap.mmap(fd, stop - base, access=mmap.ACCESS_READ, offset=base, **extra)
     return memoryview(block)[start - base :]
-
-
-def _line_end(fd: int, at: int, size: int) -> int:
-    """The offset just past the first newline at or after byte `at` (the file's size if none)."""
-    while at < size:
-        probe = os.pread(fd, PROBE, at)
-        if not probe:
-            break
-        nl = probe.find(b"\n")
-        if nl >= 0:
-            return at + nl + 1
-        at += len(probe)
-    return size
 
 
 def line_length(block: memoryview | bytes) -> int:

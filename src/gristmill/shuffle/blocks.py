@@ -191,6 +191,13 @@ def frame_rows(rows: int, record_size: int, partitions: int) -> int:
     return max(smallest, min(largest, rows // max(1, partitions * FRAMES_PER_SLICE)))
 
 
+def key_range(bounds: tuple[Any, ...], partition: int) -> tuple[Any, Any]:
+    """Range partition `partition`'s keys: ``[lo, hi)``, None where it is open-ended."""
+    lo = bounds[partition - 1] if partition > 0 else None
+    hi = bounds[partition] if partition < len(bounds) else None
+    return lo, hi
+
+
 def read_block_partition(
     runs: tuple[RunInfo, ...],
     bounds: tuple[Any, ...],
@@ -207,8 +214,7 @@ def read_block_partition(
             "one sort; map the inputs to one form first"
         )
     record_size, key_size = layouts.pop()
-    lo = bounds[partition - 1] if partition > 0 else None
-    hi = bounds[partition] if partition < len(bounds) else None
+    lo, hi = key_range(bounds, partition)
     chosen = [(run, overlapping(run.path, key_size, lo, hi)) for run in runs]
     rows = sum(f.count for _, frames in chosen for f in frames)
     streams = [_trimmed(run, frames, lo, hi, tally=tally) for run, frames in chosen if frames]

@@ -297,12 +297,9 @@ def frames_read(
 ) -> list[FrameInfo]:
     """The frames of `run` that reduce partition `partition` reads (a replay keeps these)."""
     if inp.kind is ShuffleKind.SORT and run.record_size:
-        from gristmill.shuffle.blocks import overlapping
+        from gristmill.shuffle.blocks import key_range, overlapping
 
-        bounds = source.boundaries
-        lo = bounds[partition - 1] if partition > 0 else None
-        hi = bounds[partition] if partition < len(bounds) else None
-        return overlapping(run.path, run.key_size, lo, hi)
+        return overlapping(run.path, run.key_size, *key_range(source.boundaries, partition))
     frames = read_index(run.path)
     if inp.kind is ShuffleKind.SORT:
         target = partition if inp.ascending else inp.num_partitions - 1 - partition

@@ -96,7 +96,7 @@ class RunWriter:
         self.path = path
         self._keep_keys = keep_keys
         self._layout = (record_size, key_size)
-        self._compress = compress and record_size > 0  # pickled frames are compressed anyway
+        self._compress = compress or not record_size  # pickled frames always are
         self._file: IO[bytes] = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 - closed in close()
         self._frames: list[FrameInfo] = []
         self._records = 0
@@ -110,12 +110,10 @@ class RunWriter:
         raw: Any
         if self._layout[0]:  # a block of rows, C-contiguous: its bytes, without a copy
             _check_block(records, self._layout[0])
-            raw = packed = memoryview(records).cast("B")
-            if self._compress:
-                packed = lz4.block.compress(raw, store_size=False)
+            raw = memoryview(records).cast("B")
         else:
             raw = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
-            packed = lz4.block.compress(raw, store_size=False)
+        packed = lz4.block.compress(raw, store_size=False) if self._compress else raw
         offset = self._file.tell()
         with space_checked(self.path, "scratch directory"):
             disk_full("scratch_full")
@@ -137,9 +135,8 @@ class RunWriter:
             self._file.write(_TRAILER.pack(index_offset, _MAGIC))
             size = self._file.tell()
             self._file.close()
-        return RunInfo(
-            self.path, total_order, size, self._records, *self._layout, packed=self._compress
-        )
+        packed = self._compress and self._layout[0] > 0  # as `RunInfo.packed` means it
+        return RunInfo(self.path, total_order, size, self._records, *self._layout, packed=packed)
 
     def abort(self) -> None:
         """Remove the partial run. On a full disk the buffered bytes cannot be flushed: closing
@@ -218,9 +215,7 @@ def read_frames(
                         f"{path}@{frame.offset}: shuffle block checksum mismatch"
                     )
                 if record_size:
-                    rows: Any = packed
-                    if compressed:
-                        rows = _unpack(packed, raw_len, path, frame.offset)
+                    rows = _unpack(packed, raw_len, path, frame.offset) if compressed else packed
                     yield _rows(rows, raw_len, record_size, path, frame.offset)
                 else:
                     yield pickle.loads(_unpack(packed, raw_len, path, frame.offset))
