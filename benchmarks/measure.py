@@ -5,7 +5,7 @@ forked workers), sampled from /proc via psutil (RSS is the fallback). Reading a 
 walks its page tables under its memory-map lock (~6 ms for 400MB here), which stalls the
 tool's own page faults and maps: read every 100 ms it added 0.05-0.18 s to a 2.3 s
 two-worker ETL run. So the tree's RSS, a cheap counter, is read every 50 ms, and PSS only
-when RSS reaches a new high (at most every 100 ms), and once a second besides: the peak of
+when RSS reaches a new high (1% above the highest so far), and once a second besides: the peak of
 PSS comes with the peak of the pages in use. CPU times, also cheap, are read every 50 ms
 from the process list, which is found again every 250 ms (finding it reads all of /proc).
 
@@ -36,14 +36,13 @@ class Measurement:
 
 TICK = 0.05  # seconds between samples of CPU time and RSS
 TREE_EVERY = 5  # ticks between refreshes of the process list
-PSS_GAP = 0.05  # seconds at least between PSS reads at new RSS highs
 PSS_IDLE = 1.0  # seconds at most between PSS reads
 NEW_HIGH = 1.01  # RSS this far above the last PSS read's is a new high
 
 
 def _tree(root: psutil.Process) -> list[psutil.Process]:
     """`root` and its descendants. psutil finds children by reading every process's stat in
-    /proc (~1 ms here), so the list is refreshed with each PSS sample, not every 50 ms."""
+    /proc (~1 ms here), so the list is refreshed every `TREE_EVERY` ticks, not every one."""
     try:
         return [root, *root.children(recursive=True)]
     except psutil.Error:
@@ -94,8 +93,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> Measurement:
                 procs = _tree(root)
             rss = _tree_sample(procs, sampled_cpu)
             now = time.monotonic()
-            high = rss > mark * NEW_HIGH and now - last >= PSS_GAP
-            if high or now - last >= PSS_IDLE:
+            if rss > mark * NEW_HIGH or now - last >= PSS_IDLE:
                 peak = max(peak, _tree_sample(procs, sampled_cpu, pss=True))
                 mark, last = max(mark, rss), now
             n += 1

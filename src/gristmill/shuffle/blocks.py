@@ -103,7 +103,6 @@ class BlockSortWriter(ShuffleWriter):
         self.sampler = KeySampler(self.output.num_partitions, self.map_tasks)
 
     def write_batch(self, batch: Any) -> None:
-
         if not is_block(batch):
             batch = to_block(batch, self.record_size or len(batch[0]))
         if self.buffer is None:
