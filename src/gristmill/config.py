@@ -67,9 +67,13 @@ class Config:
     resume: bool = False  # reuse the committed tasks of a killed earlier run of the same job
     # lz4 for the binary-record sort's runs too: 2.4x less scratch for TeraSort data, more CPU
     compress_sort_runs: bool = False
+    # A join whose right side's inputs are at most this many bytes broadcasts it (when a
+    # shuffle follows the join); 0 turns that off. Spark's autoBroadcastJoinThreshold.
+    broadcast_threshold: int = 10 * 1024**2
 
     def __post_init__(self) -> None:
-        for size in ("memory", "split_size"):  # Config(memory="512MB") reads as the flag does
+        # Config(memory="512MB") reads as the flag does.
+        for size in ("memory", "split_size", "broadcast_threshold"):
             if isinstance(getattr(self, size), str):
                 object.__setattr__(self, size, parse_size(getattr(self, size)))
         if self.executor not in EXECUTORS:
@@ -84,6 +88,8 @@ class Config:
             raise UsageError(f"partitions must be at least 1, got {self.partitions}")
         if self.max_bad_records is not None and self.max_bad_records < 0:
             raise UsageError(f"max_bad_records must be >= 0, got {self.max_bad_records}")
+        if self.broadcast_threshold < 0:
+            raise UsageError(f"broadcast_threshold must be >= 0, got {self.broadcast_threshold}")
         if self.max_attempts < 1:
             raise UsageError("max_attempts must be at least 1")
 
@@ -121,6 +127,8 @@ class Config:
             values["compress_sort_runs"] = True
         if "GRISTMILL_SPLIT_SIZE" in env:
             values["split_size"] = parse_size(env["GRISTMILL_SPLIT_SIZE"])
+        if "GRISTMILL_BROADCAST_THRESHOLD" in env:
+            values["broadcast_threshold"] = parse_size(env["GRISTMILL_BROADCAST_THRESHOLD"])
         if "GRISTMILL_SCRATCH" in env:
             values["scratch_dir"] = env["GRISTMILL_SCRATCH"]
         base = _active[-1] if _active else cls()

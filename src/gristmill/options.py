@@ -43,6 +43,11 @@ ENGINE_OPTIONS = (
     EngineOption("skip-corrupt-files", bool, "Skip corrupt compressed files whole (counted)."),
     EngineOption("resume", bool, "Reuse committed tasks of a killed run of the same job."),
     EngineOption(
+        "broadcast-threshold",
+        str,
+        "Broadcast a join's right side up to this size, e.g. 10MB (0: never on its own).",
+    ),
+    EngineOption(
         "compress-sort-runs",
         bool,
         "lz4 for binary-record sort runs: less scratch, more CPU.",

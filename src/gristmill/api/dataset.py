@@ -18,6 +18,7 @@ from gristmill.io.columnar import ArrowBatches
 from gristmill.plan import functions as fns
 from gristmill.plan.logical import (
     Aggregator,
+    Join,
     Narrow,
     Node,
     Shuffle,
@@ -180,24 +181,53 @@ class Dataset:
             value_key = fns.identity
         return self._shuffle(ShuffleSpec(ShuffleKind.GROUP, partitions, value_key=value_key))
 
-    def _join(self, other: Dataset, partitions: int | None, *, left: bool) -> Dataset:
-        tagged = Union(
-            (
-                Narrow(self._node, Op(OpKind.MAP, fns.Tag(0), "tag_left")),
-                Narrow(other.node, Op(OpKind.MAP, fns.Tag(1), "tag_right")),
-            )
-        )
-        grouped = Dataset(tagged)._shuffle(ShuffleSpec(ShuffleKind.GROUP, partitions))
-        name = "left_join" if left else "join"
-        return grouped._narrow(OpKind.FLAT_MAP, fns.JoinGroups(keep_unmatched_left=left), name)
+    def join(
+        self,
+        other: Dataset,
+        partitions: int | None = None,
+        *,
+        broadcast: bool | None = None,
+    ) -> Dataset:
+        """Inner join of two keyed datasets: ``(k, (left_value, right_value))``.
 
-    def join(self, other: Dataset, partitions: int | None = None) -> Dataset:
-        """Inner join of two keyed datasets: ``(k, (left_value, right_value))``."""
-        return self._join(other, partitions, left=False)
+        Both sides shuffle (a sort-merge join), unless `other` is broadcast: computed first,
+        held in memory by every task, and `self` joined where it is read, never shuffled.
+        ``broadcast=True`` asks for that; then the output follows `self`'s partitions and
+        order instead of being sorted by key. ``broadcast=None`` (the default) broadcasts on
+        its own only when `other`'s inputs total at most ``Config.broadcast_threshold`` and a
+        shuffle follows the join (so its output order cannot show).
 
-    def left_join(self, other: Dataset, partitions: int | None = None) -> Dataset:
-        """Left outer join: unmatched left records get ``(k, (left_value, None))``."""
-        return self._join(other, partitions, left=True)
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> orders = gm.from_items([("p1", 3), ("p2", 1), ("p1", 2)])
+        >>> names = gm.from_items([("p1", "tea"), ("p2", "jam")])
+        >>> orders.join(names, broadcast=True).collect(config=cfg)
+        [('p1', (3, 'tea')), ('p2', (1, 'jam')), ('p1', (2, 'tea'))]
+        """
+        return self._join(other, partitions, left=False, broadcast=broadcast)
+
+    def left_join(
+        self,
+        other: Dataset,
+        partitions: int | None = None,
+        *,
+        broadcast: bool | None = None,
+    ) -> Dataset:
+        """Left outer join: unmatched left records get ``(k, (left_value, None))``.
+
+        `broadcast` as for `join`.
+        """
+        return self._join(other, partitions, left=True, broadcast=broadcast)
+
+    def _join(
+        self, other: Dataset, partitions: int | None, *, left: bool, broadcast: bool | None
+    ) -> Dataset:
+        if not isinstance(other, Dataset):
+            raise UsageError(f"join needs a Dataset, got {type(other).__name__}")
+        if broadcast not in (True, False, None):
+            raise UsageError(f"broadcast must be True, False or None, got {broadcast!r}")
+        partitions = _check_partitions(partitions)
+        return Dataset(Join(self._node, other.node, partitions, left, broadcast))
 
     def distinct(self, partitions: int | None = None) -> Dataset:
         """Each distinct record once."""

@@ -85,6 +85,33 @@ class JoinGroups:
                     yield key, (lv, None)
 
 
+@dataclass(frozen=True, eq=False)
+class BroadcastJoin:
+    """``(k, v) -> (k, (v, w))`` for each right value ``w`` of ``k``, from an in-memory table.
+
+    The right side of a broadcast join, collected once and shipped to every task (as Spark's
+    broadcast hash join), so the left side is never shuffled. A key that cannot be hashed is
+    compared with ``==`` against every right key, which is what the merge join would do.
+
+    >>> join = BroadcastJoin({"a": (1, 2)}, keep_unmatched_left=True)
+    >>> list(join(("a", "x"))), list(join(("b", "y")))
+    ([('a', ('x', 1)), ('a', ('x', 2))], [('b', ('y', None))])
+    """
+
+    table: dict[Any, tuple[Any, ...]]
+    keep_unmatched_left: bool
+
+    def __call__(self, pair: tuple[Any, Any]) -> Iterable[tuple[Any, Any]]:
+        key, value = pair
+        try:
+            matches = self.table.get(key, ())
+        except TypeError:  # unhashable: no dict lookup, but == may still match a right key
+            matches = tuple(w for k, ws in self.table.items() if k == key for w in ws)
+        if matches:
+            return [(key, (value, w)) for w in matches]
+        return [(key, (value, None))] if self.keep_unmatched_left else ()
+
+
 class SpillableList:
     """An append-then-iterate list that keeps `limit` items in memory and pickles the rest.
 

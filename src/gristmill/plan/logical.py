@@ -103,6 +103,22 @@ class Shuffle(Node):
     spec: ShuffleSpec
 
 
+@dataclass(frozen=True, eq=False)
+class Join(Node):
+    """A join of two pair datasets; `plan.joins` lowers it to a shuffle or a broadcast join.
+
+    `broadcast` True: the right side is computed first and held in memory by every task;
+    False: both sides shuffle (a sort-merge join); None: broadcast when the right side is
+    small and the join's output order cannot show (a shuffle follows it).
+    """
+
+    left: Node
+    right: Node
+    partitions: int | None = None
+    keep_unmatched_left: bool = False
+    broadcast: bool | None = None
+
+
 def describe(node: Node, indent: int = 0) -> list[str]:
     """The logical plan as indented lines, root first."""
     pad = "  " * indent
@@ -126,5 +142,13 @@ def describe(node: Node, indent: int = 0) -> list[str]:
         return [
             f"{pad}Shuffle[{spec.kind.value}](partitions={parts})",
             *describe(node.parent, indent + 1),
+        ]
+    if isinstance(node, Join):
+        how = {True: "broadcast", False: "shuffle", None: "auto"}[node.broadcast]
+        name = "LeftJoin" if node.keep_unmatched_left else "Join"
+        return [
+            f"{pad}{name}[{how}]",
+            *describe(node.left, indent + 1),
+            *describe(node.right, indent + 1),
         ]
     raise TypeError(f"unknown plan node {node!r}")

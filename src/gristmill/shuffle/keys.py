@@ -80,9 +80,11 @@ def order_key(key: Any) -> Any:
         return (3, key)
     if isinstance(key, bytes):
         return (4, key)
-    if isinstance(key, (tuple, list)):
+    if isinstance(key, tuple):
         return (5, tuple(order_key(item) for item in key))
-    return (6, type(key).__qualname__, key)
+    if isinstance(key, list):  # apart from tuples: [1] != (1,), so they must not interleave
+        return (6, tuple(order_key(item) for item in key))
+    return (7, type(key).__qualname__, key)
 
 
 # A pair's key, in C: sorts and merges call it once per pair (a Python function cost ~5% of a
@@ -128,7 +130,7 @@ def sort_pairs(
 def type_rank(key: Any) -> Any:
     """The part of `order_key` that says which type family a key is in."""
     if isinstance(key, (tuple, list)):
-        return (5, tuple(type_rank(item) for item in key))
+        return (order_key(key)[0], tuple(type_rank(item) for item in key))
     return order_key(key)[:1]
 
 

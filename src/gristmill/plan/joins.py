@@ -1,0 +1,225 @@
+"""Joins become a shuffle (sort-merge) join or a broadcast hash join before planning.
+
+A sort-merge join shuffles both sides. When the right side is small, Spark's broadcast hash
+join is far cheaper: the right side is computed first (a job of its own), held in memory as a
+hash table by every task, and the left side is joined where it is read, never shuffled.
+
+A join broadcasts when asked (``broadcast=True``), or on its own (``broadcast=None``) when
+its right side's inputs total at most the threshold (``Config.broadcast_threshold``, 10MB as
+Spark's ``autoBroadcastJoinThreshold``) and a shuffle follows the join on every path to the
+output. That last condition keeps the engine's output contract: a shuffle join's output is
+partitioned and sorted by key, a broadcast join's follows its left input, so the choice is
+made on its own only where a later shuffle hides the difference. Must not import `runtime`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from gristmill.errors import UsageError
+from gristmill.io.fs import list_inputs
+from gristmill.plan import functions as fns
+from gristmill.plan.logical import (
+    FileSource,
+    Join,
+    Narrow,
+    Node,
+    Shuffle,
+    ShuffleKind,
+    ShuffleSpec,
+    Source,
+    Union,
+)
+from gristmill.plan.ops import Op, OpKind
+
+# Runs a right side as its own job and returns its records; `small` says it is within the
+# threshold (the caller may then run it in-process). None: do not run anything (explain).
+Collect = Callable[[Node, bool], list[Any]]
+
+ITEMS_SAMPLE = 64  # items pickled to estimate the size of an in-memory source
+
+
+def lower_joins(root: Node, threshold: int, collect: Collect | None) -> Node:
+    """`root` with every `Join` replaced by core nodes; broadcast sides run through `collect`.
+
+    Without `collect`, a broadcast join shows as ``broadcast_join[pending]`` (for explain).
+    """
+    if not _has_join(root, set()):
+        return root
+    return _Lowering(threshold, collect, _hidden_order(root)).lower(root)
+
+
+def _has_join(node: Node, seen: set[int]) -> bool:
+    if id(node) in seen:
+        return False
+    seen.add(id(node))
+    if isinstance(node, Join):
+        return True
+    return any(_has_join(parent, seen) for parent in _parents(node))
+
+
+def _parents(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, (Narrow, Shuffle)):
+        return (node.parent,)
+    if isinstance(node, Union):
+        return node.parents
+    if isinstance(node, Join):
+        return (node.left, node.right)
+    return ()
+
+
+def _hidden_order(root: Node) -> set[int]:
+    """Ids of the joins whose output order a shuffle hides on every path from `root`."""
+    hidden: dict[int, bool] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, below = stack.pop()
+        before = hidden.get(id(node))
+        now = below if before is None else before and below
+        if before is not None and now == before:
+            continue  # nothing new to pass down
+        hidden[id(node)] = now
+        if isinstance(node, Shuffle):
+            stack.append((node.parent, True))
+        elif isinstance(node, Join):
+            # The left side flows on as the join's output; the right side becomes a table.
+            stack.append((node.left, now))
+            stack.append((node.right, True))
+        else:
+            stack.extend((parent, now) for parent in _parents(node))
+    return {key for key, value in hidden.items() if value}
+
+
+@dataclasses.dataclass
+class _Lowering:
+    threshold: int
+    collect: Collect | None
+    hidden: set[int]
+    memo: dict[int, Node] = dataclasses.field(default_factory=dict)
+
+    def lower(self, node: Node) -> Node:
+        done = self.memo.get(id(node))
+        if done is None:
+            done = self.memo[id(node)] = self._lower(node)
+        return done
+
+    def _lower(self, node: Node) -> Node:
+        if isinstance(node, Source):
+            return node
+        if isinstance(node, Narrow):
+            parent = self.lower(node.parent)
+            return node if parent is node.parent else Narrow(parent, node.op)
+        if isinstance(node, Shuffle):
+            parent = self.lower(node.parent)
+            return node if parent is node.parent else Shuffle(parent, node.spec)
+        if isinstance(node, Union):
+            parents = tuple(self.lower(p) for p in node.parents)
+            same = all(a is b for a, b in zip(parents, node.parents, strict=True))
+            return node if same else Union(parents)
+        if isinstance(node, Join):
+            return self._join(node)
+        raise TypeError(f"unknown plan node {node!r}")
+
+    def _join(self, join: Join) -> Node:
+        left, right = self.lower(join.left), self.lower(join.right)
+        if join.broadcast is False or (join.broadcast is None and id(join) not in self.hidden):
+            return shuffle_join(left, right, join)
+        small = self.threshold > 0 and input_bytes(join.right) <= self.threshold
+        if join.broadcast is None and not small:
+            return shuffle_join(left, right, join)
+        if self.collect is None:
+            table: dict[Any, tuple[Any, ...]] = {}
+            name = "broadcast_join[pending]"
+        else:
+            records = self.collect(right, small)
+            try:
+                table = build_table(records)
+            except TypeError as exc:
+                if join.broadcast is None:  # chosen on our own: the merge join takes any key
+                    return shuffle_join(left, right, join)
+                raise UsageError(f"broadcast join: {exc}") from exc
+            name = f"broadcast_join[{len(table)} keys, {_digest(records)}]"
+        op = Op(OpKind.FLAT_MAP, fns.BroadcastJoin(table, join.keep_unmatched_left), name)
+        return Narrow(left, op)
+
+
+def shuffle_join(left: Node, right: Node, join: Join) -> Node:
+    """Both sides tagged, grouped by key in one shuffle, and expanded per key."""
+    tagged = Union(
+        (
+            Narrow(left, Op(OpKind.MAP, fns.Tag(0), "tag_left")),
+            Narrow(right, Op(OpKind.MAP, fns.Tag(1), "tag_right")),
+        )
+    )
+    grouped = Shuffle(tagged, ShuffleSpec(ShuffleKind.GROUP, join.partitions))
+    name = "left_join" if join.keep_unmatched_left else "join"
+    return Narrow(grouped, Op(OpKind.FLAT_MAP, fns.JoinGroups(join.keep_unmatched_left), name))
+
+
+def build_table(records: list[Any]) -> dict[Any, tuple[Any, ...]]:
+    """Right-side pairs as ``key -> values`` in their order; TypeError for an unhashable key.
+
+    >>> build_table([("a", 1), ("b", 2), ("a", 3)])
+    {'a': (1, 3), 'b': (2,)}
+    """
+    table: dict[Any, list[Any]] = {}
+    for record in records:
+        if not (isinstance(record, (tuple, list)) and len(record) == 2):
+            raise UsageError(
+                f"a join's right side must hold (key, value) pairs; got {record!r:.200}"
+            )
+        key, value = record
+        try:
+            table.setdefault(key, []).append(value)
+        except TypeError:
+            raise TypeError(
+                f"right-side key {key!r:.200} of type {type(key).__name__} cannot be hashed"
+            ) from None
+    return {key: tuple(values) for key, values in table.items()}
+
+
+def input_bytes(node: Node) -> int:
+    """The bytes of the inputs under `node`: file sizes, or in-memory items' pickled size."""
+    total = 0
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, Source):
+            total += _source_bytes(current)
+        stack.extend(_parents(current))
+    return total
+
+
+def _source_bytes(node: Source) -> int:
+    src = node.source
+    if isinstance(src, FileSource):
+        return sum(f.size for f in list_inputs(src.paths))
+    items = list(itertools.chain.from_iterable(src.partitions))
+    if not items:
+        return 0
+    sample = items[:ITEMS_SAMPLE]
+    try:
+        per_item = len(cloudpickle.dumps(sample)) / len(sample)
+    except Exception:
+        return len(items) * 1024  # cannot tell: a large guess keeps big sides shuffled
+    return int(per_item * len(items))
+
+
+def _digest(records: list[Any]) -> str:
+    """A short digest of the broadcast records: a resumed run sees a changed right side."""
+    try:
+        body = cloudpickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        body = repr(records).encode()
+    return hashlib.sha256(body).hexdigest()[:16]
