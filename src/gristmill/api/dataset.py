@@ -194,8 +194,10 @@ class Dataset:
         held in memory by every task, and `self` joined where it is read, never shuffled.
         ``broadcast=True`` asks for that; then the output follows `self`'s partitions and
         order instead of being sorted by key. ``broadcast=None`` (the default) broadcasts on
-        its own only when `other`'s inputs total at most ``Config.broadcast_threshold`` and a
-        shuffle follows the join (so its output order cannot show).
+        its own only when `other`'s inputs total at most ``Config.broadcast_threshold`` and
+        record-wise ops lead from the join to an aggregation (``reduce_by_key``,
+        ``combine_by_key``, ``count_by_value``), so its output order cannot show; that
+        aggregation's function is then taken to be commutative, as Spark does.
 
         >>> import gristmill as gm
         >>> cfg = gm.Config(executor="inline", progress=False)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from gristmill.config import Config
-from gristmill.plan.joins import Collect, lower_joins
+from gristmill.errors import JobFailedError
+from gristmill.plan.joins import Collect, JoinSettings, lower_joins
 from gristmill.plan.logical import Node
 from gristmill.plan.planner import plan
 from gristmill.plan.sinks import Sink, SinkKind
@@ -19,11 +20,16 @@ from gristmill.runtime.events import Listener
 from gristmill.runtime.progress import default_listener
 from gristmill.runtime.scheduler import JobRun, run_job
 
+TABLE_SHARE = 4  # a broadcast table chosen on its own takes at most 1/4 of the memory budget
+
 
 def plan_for(node: Node, config: Config, collect: Collect | None = None) -> StageGraph:
     """The stage graph `node` runs as under `config`; without `collect`, broadcast join sides
     are not run and show as pending."""
-    lowered = lower_joins(node, config.broadcast_threshold, collect)
+    settings = JoinSettings(
+        config.broadcast_threshold, config.memory // TABLE_SHARE, config.skip_bad_records
+    )
+    lowered = lower_joins(node, settings, collect)
     return plan(lowered, split_size=config.split_size, default_partitions=config.partitions)
 
 
@@ -39,18 +45,37 @@ def execute(
     cfg = config or Config.resolve()
     listener = default_listener(cfg.progress)
     listeners = [listener] if listener is not None else []
-
-    def collect(side: Node, small: bool) -> list[Any]:
-        return _collect_side(side, cfg, small, listeners)
-
-    graph = plan_for(node, cfg, collect)
+    graph = resolve_plan(node, cfg, listeners)
     return run_job(graph, sink, cfg, output=output, overwrite=overwrite, listeners=listeners)
 
 
-def _collect_side(node: Node, cfg: Config, small: bool, listeners: Sequence[Listener]) -> list[Any]:
-    """A broadcast side's records, from a job of its own. A small one runs in this process:
-    forking workers would cost more than reading a few megabytes."""
+def resolve_plan(node: Node, cfg: Config, listeners: Sequence[Listener] = ()) -> StageGraph:
+    """The stage graph `node` runs as, its broadcast join sides run and attached as `sides`."""
+    sides: list[StageGraph] = []
+
+    def collect(side: Node, small: bool) -> list[Any]:
+        graph, records = collect_side(side, cfg, small, listeners)
+        sides.append(graph)
+        return records
+
+    graph = plan_for(node, cfg, collect)
+    return dataclasses.replace(graph, sides=tuple(sides))
+
+
+def collect_side(
+    node: Node, cfg: Config, small: bool, listeners: Sequence[Listener] = ()
+) -> tuple[StageGraph, list[Any]]:
+    """A broadcast side's plan and records, from a job of its own. A small one runs in this
+    process: forking workers would cost more than reading a few megabytes."""
     side_cfg = dataclasses.replace(cfg, executor="inline") if small else cfg
     graph = plan_for(node, side_cfg)  # its own joins were lowered with it
-    run = run_job(graph, Sink(SinkKind.COLLECT), side_cfg, listeners=listeners)
-    return list(run.records)
+    try:
+        run = run_job(graph, Sink(SinkKind.COLLECT), side_cfg, listeners=listeners)
+    except JobFailedError as exc:
+        raise type(exc)(
+            f"the right side of a broadcast join (run first, as its own job) failed: {exc}",
+            task=exc.task,
+            location=exc.location,
+            user_traceback=exc.user_traceback,
+        ) from exc
+    return graph, list(run.records)

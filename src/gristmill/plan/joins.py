@@ -6,18 +6,19 @@ hash table by every task, and the left side is joined where it is read, never sh
 
 A join broadcasts when asked (``broadcast=True``), or on its own (``broadcast=None``) when
 its right side's inputs total at most the threshold (``Config.broadcast_threshold``, 10MB as
-Spark's ``autoBroadcastJoinThreshold``) and a shuffle follows the join on every path to the
-output. That last condition keeps the engine's output contract: a shuffle join's output is
-partitioned and sorted by key, a broadcast join's follows its left input, so the choice is
-made on its own only where a later shuffle hides the difference. Must not import `runtime`.
+Spark's ``autoBroadcastJoinThreshold``), its table fits a quarter of a worker's memory budget,
+and the join's output order cannot show: on every path to the output, record-wise ops lead
+to an aggregation (``reduce_by_key``, ``combine_by_key``, ``count_by_value``). A shuffle
+join's output is grouped by key, a broadcast join's follows its left input; a group's values,
+a sort's ties, a repartition or a partition-wise function would see the difference, and a
+join given ``partitions=`` keeps its shuffle. Must not import `runtime`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
-import pickle
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ from gristmill.io.fs import list_inputs
 from gristmill.plan import functions as fns
 from gristmill.plan.logical import (
     FileSource,
+    ItemsSource,
     Join,
     Narrow,
     Node,
@@ -38,22 +40,37 @@ from gristmill.plan.logical import (
     Union,
 )
 from gristmill.plan.ops import Op, OpKind
+from gristmill.shuffle.sizing import deep_size
 
 # Runs a right side as its own job and returns its records; `small` says it is within the
 # threshold (the caller may then run it in-process). None: do not run anything (explain).
 Collect = Callable[[Node, bool], list[Any]]
 
 ITEMS_SAMPLE = 64  # items pickled to estimate the size of an in-memory source
+FALLBACK_ITEMS = 65_536  # records per partition of a collected side that shuffles after all
+# Kinds of shuffle that fold a key's records whatever their order (given the documented
+# associative, commutative function), so the order of a join before them cannot show.
+ORDER_BLIND = (ShuffleKind.AGGREGATE, ShuffleKind.COUNT)
+ORDER_BLIND_OPS = (OpKind.MAP, OpKind.FLAT_MAP, OpKind.FILTER)  # record by record
 
 
-def lower_joins(root: Node, threshold: int, collect: Collect | None) -> Node:
+@dataclasses.dataclass(frozen=True)
+class JoinSettings:
+    """What decides a join's form: the auto threshold, the table budget, skip mode."""
+
+    threshold: int  # bytes of right-side input; 0: never broadcast on its own
+    table_limit: int  # bytes of Python objects a broadcast table may take on its own
+    skip_bad_records: bool = False
+
+
+def lower_joins(root: Node, settings: JoinSettings, collect: Collect | None) -> Node:
     """`root` with every `Join` replaced by core nodes; broadcast sides run through `collect`.
 
     Without `collect`, a broadcast join shows as ``broadcast_join[pending]`` (for explain).
     """
     if not _has_join(root, set()):
         return root
-    return _Lowering(threshold, collect, _hidden_order(root)).lower(root)
+    return _Lowering(settings, collect, _hidden_order(root)).lower(root)
 
 
 def _has_join(node: Node, seen: set[int]) -> bool:
@@ -76,7 +93,7 @@ def _parents(node: Node) -> tuple[Node, ...]:
 
 
 def _hidden_order(root: Node) -> set[int]:
-    """Ids of the joins whose output order a shuffle hides on every path from `root`."""
+    """Ids of the joins whose output order an aggregation hides on every path from `root`."""
     hidden: dict[int, bool] = {}
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
@@ -87,7 +104,9 @@ def _hidden_order(root: Node) -> set[int]:
             continue  # nothing new to pass down
         hidden[id(node)] = now
         if isinstance(node, Shuffle):
-            stack.append((node.parent, True))
+            stack.append((node.parent, node.spec.kind in ORDER_BLIND))
+        elif isinstance(node, Narrow):
+            stack.append((node.parent, now and node.op.kind in ORDER_BLIND_OPS))
         elif isinstance(node, Join):
             # The left side flows on as the join's output; the right side becomes a table.
             stack.append((node.left, now))
@@ -99,10 +118,11 @@ def _hidden_order(root: Node) -> set[int]:
 
 @dataclasses.dataclass
 class _Lowering:
-    threshold: int
+    settings: JoinSettings
     collect: Collect | None
     hidden: set[int]
     memo: dict[int, Node] = dataclasses.field(default_factory=dict)
+    collected: dict[int, list[Any]] = dataclasses.field(default_factory=dict)
 
     def lower(self, node: Node) -> Node:
         done = self.memo.get(id(node))
@@ -129,25 +149,55 @@ class _Lowering:
 
     def _join(self, join: Join) -> Node:
         left, right = self.lower(join.left), self.lower(join.right)
-        if join.broadcast is False or (join.broadcast is None and id(join) not in self.hidden):
+        if join.broadcast is True and self.settings.skip_bad_records:
+            raise UsageError(
+                "broadcast=True cannot run in skip mode yet: the broadcast side's bad records "
+                "would not reach the quarantine; leave broadcast unset or False"
+            )
+        if not self._may_broadcast(join):
             return shuffle_join(left, right, join)
-        small = self.threshold > 0 and input_bytes(join.right) <= self.threshold
+        small = self.settings.threshold > 0 and input_bytes(join.right) <= self.settings.threshold
         if join.broadcast is None and not small:
             return shuffle_join(left, right, join)
+        name = "broadcast_left_join" if join.keep_unmatched_left else "broadcast_join"
         if self.collect is None:
-            table: dict[Any, tuple[Any, ...]] = {}
-            name = "broadcast_join[pending]"
-        else:
-            records = self.collect(right, small)
-            try:
-                table = build_table(records)
-            except TypeError as exc:
-                if join.broadcast is None:  # chosen on our own: the merge join takes any key
-                    return shuffle_join(left, right, join)
-                raise UsageError(f"broadcast join: {exc}") from exc
-            name = f"broadcast_join[{len(table)} keys, {_digest(records)}]"
-        op = Op(OpKind.FLAT_MAP, fns.BroadcastJoin(table, join.keep_unmatched_left), name)
-        return Narrow(left, op)
+            op = Op(OpKind.FLAT_MAP, fns.BroadcastJoin({}, join.keep_unmatched_left), name)
+            return Narrow(left, Op(op.kind, op.fn, f"{name}[pending]"))
+        records = self.collected.get(id(right))
+        if records is None:  # a side used by two joins runs once
+            records = self.collected[id(right)] = self.collect(right, small)
+        try:
+            table = build_table(records)
+        except TypeError as exc:
+            if join.broadcast is None:  # chosen on our own: the merge join takes any key
+                return shuffle_join(left, _as_items(records), join)
+            raise UsageError(f"broadcast join: {exc}") from exc
+        if join.broadcast is None and table_bytes(table) > self.settings.table_limit:
+            return shuffle_join(left, _as_items(records), join)
+        fn = fns.BroadcastJoin(table, join.keep_unmatched_left)
+        return Narrow(left, Op(OpKind.FLAT_MAP, fn, f"{name}[{len(table)} keys]"))
+
+    def _may_broadcast(self, join: Join) -> bool:
+        if join.broadcast is not None:
+            return join.broadcast
+        return (
+            id(join) in self.hidden
+            and join.partitions is None  # the caller sized the join's shuffle: keep it
+            and not self.settings.skip_bad_records  # the side job would not quarantine
+        )
+
+
+def _as_items(records: list[Any]) -> Node:
+    """A collected right side as in-memory partitions, for a shuffle join after all."""
+    parts = max(1, math.ceil(len(records) / FALLBACK_ITEMS))
+    size = math.ceil(len(records) / parts) if records else 0
+    chunks = tuple(tuple(records[i * size : (i + 1) * size]) for i in range(parts))
+    return Source(ItemsSource(chunks))
+
+
+def table_bytes(table: dict[Any, tuple[Any, ...]]) -> int:
+    """An estimate of the Python memory a broadcast table holds (sampled, as the spill's)."""
+    return deep_size(table, depth=4)
 
 
 def shuffle_join(left: Node, right: Node, join: Join) -> Node:
@@ -214,12 +264,3 @@ def _source_bytes(node: Source) -> int:
     except Exception:
         return len(items) * 1024  # cannot tell: a large guess keeps big sides shuffled
     return int(per_item * len(items))
-
-
-def _digest(records: list[Any]) -> str:
-    """A short digest of the broadcast records: a resumed run sees a changed right side."""
-    try:
-        body = cloudpickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        body = repr(records).encode()
-    return hashlib.sha256(body).hexdigest()[:16]

@@ -109,7 +109,7 @@ class Join(Node):
 
     `broadcast` True: the right side is computed first and held in memory by every task;
     False: both sides shuffle (a sort-merge join); None: broadcast when the right side is
-    small and the join's output order cannot show (a shuffle follows it).
+    small and the join's output order cannot show (an aggregation follows it).
     """
 
     left: Node

@@ -109,9 +109,18 @@ class Stage:
 
 @dataclass(frozen=True)
 class StageGraph:
-    """Stages in dependency order; the last one is the final stage."""
+    """Stages in dependency order; the last one is the final stage.
+
+    `sides` are the graphs of broadcast join sides, already run as jobs of their own: their
+    inputs count among the job's inputs (manifest, resume, change checks).
+    """
 
     stages: tuple[Stage, ...]
+    sides: tuple[StageGraph, ...] = ()
+
+    def all_stages(self) -> list[Stage]:
+        """This graph's stages and those of its broadcast sides."""
+        return [*(s for side in self.sides for s in side.all_stages()), *self.stages]
 
     @property
     def final(self) -> Stage:
@@ -130,6 +139,9 @@ class StageGraph:
             for pipeline in stage.pipelines:
                 lines.append(f"  {_describe_input(pipeline.input)}")
                 lines += [f"    {op.describe()}" for op in pipeline.ops]
+        for number, side in enumerate(self.sides, 1):
+            lines.append(f"Broadcast side {number} (run first, as its own job):")
+            lines += [f"  {line}" for line in side.describe()]
         return lines
 
 

@@ -58,18 +58,12 @@ def keep_freed_memory(memory: int) -> None:
     mallopt(M_TRIM_THRESHOLD, 2 * threshold)
 
 
-# A batch of records (CSV rows as dicts, groups, lists) is thousands of live containers, and
-# CPython's default thresholds (700, 10, 10) re-scan every live container each time ten
-# young passes have run: 7-10% of a records ETL, up to 40% of a loop that builds dict rows.
-# Larger generations keep collecting cycles, just in fewer passes.
-WORKER_GC_THRESHOLDS = (20_000, 20, 100)
-
-
 def tune_gc() -> None:
-    """Worker GC settings: objects inherited from the driver are frozen out of every pass
-    (which also keeps their pages shared with it), and passes are rarer."""
+    """Freeze what a worker inherits from the driver (modules, the plan): the cyclic GC's
+    full passes then never scan it, and never write into its pages, which stay shared with
+    the driver. CPython's thresholds are kept: with batches built by C iterators, larger
+    generations measured within noise, and they hold long-lived cyclic garbage for longer."""
     gc.freeze()
-    gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
 
 def _worker_main(conn: Connection, memory: int) -> None:

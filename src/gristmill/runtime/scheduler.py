@@ -387,7 +387,7 @@ def plan_fingerprint(graph: StageGraph, sink: Sink) -> str:
     """What a resumed run must match: the stages, their inputs' versions and the sink."""
     readers = [  # options that change what a file reads as: delimiter, columns, types
         [p.input.csv_options, p.input.record_size]
-        for stage in graph.stages
+        for stage in graph.all_stages()
         for p in stage.pipelines
         if isinstance(p.input, FileInput)
     ]
@@ -400,7 +400,7 @@ def plan_fingerprint(graph: StageGraph, sink: Sink) -> str:
 def _check_inputs_unchanged(graph: StageGraph) -> None:
     """Every input must still be the version planned, or the output would mix versions."""
     seen: set[str] = set()
-    for stage in graph.stages:
+    for stage in graph.all_stages():
         for pipeline in stage.pipelines:
             if isinstance(pipeline.input, FileInput):
                 for split in pipeline.input.splits:
@@ -411,7 +411,7 @@ def _check_inputs_unchanged(graph: StageGraph) -> None:
 
 def _input_manifest(graph: StageGraph) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
-    for stage in graph.stages:
+    for stage in graph.all_stages():
         for pipeline in stage.pipelines:
             if isinstance(pipeline.input, FileInput):
                 for split in pipeline.input.splits:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import json
 import operator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gristmill as gm
-from gristmill.api.execute import plan_for
-from gristmill.errors import UsageError
+from gristmill.api.execute import plan_for, resolve_plan
+from gristmill.errors import JobFailedError, UsageError
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.runtime import events as ev
 from gristmill.runtime.scheduler import plan_fingerprint
@@ -88,6 +89,21 @@ def test_auto_broadcasts_a_small_side_only_when_a_shuffle_hides_the_order() -> N
     off = gm.Config(executor="inline", progress=False, broadcast_threshold=0)
     for config in (tight, off):
         assert "join" in op_names(joined(big.join(small)), config)
+    # Only an aggregation hides the join's order: not a group's values, a sort's ties, a
+    # partition-wise function, nor a join whose shuffle width the caller chose.
+    pairs = big.join(small).map(lambda kv: (kv[1][1], kv[1][0]))
+    assert "broadcast_join[pending]" in op_names(pairs.count_by_value())
+    assert "broadcast_join[pending]" in op_names(pairs.filter(bool).reduce_by_key(max))
+    for visible in (
+        pairs.group_by_key(),
+        pairs.sort_by(lambda kv: kv[0]),
+        pairs.repartition(2).reduce_by_key(max),
+        pairs.map_partitions(enumerate).reduce_by_key(max),
+        joined(big.join(small, partitions=8)),
+    ):
+        assert "join" in op_names(visible)
+    # Left joins are named apart (explain, and a resumed run's fingerprint).
+    assert "broadcast_left_join[pending]" in op_names(joined(big.left_join(small)))
     # Asked for: broadcast whatever the size; refused: shuffled however small.
     assert "broadcast_join[pending]" in op_names(big.join(small, broadcast=True), off)
     assert "join" in op_names(joined(big.join(small, broadcast=False)))
@@ -171,22 +187,24 @@ def test_a_right_side_of_non_pairs_is_named() -> None:
         left.join(gm.from_items(["oops"]), broadcast=True).collect(config=INLINE)
 
 
-def test_a_changed_broadcast_side_changes_the_resume_fingerprint() -> None:
+def test_the_broadcast_sides_inputs_are_the_jobs_inputs(tmp_path: Path) -> None:
+    right = tmp_path / "right.csv"
+    right.write_text("k,v\nk,a\n")
     left = gm.from_items([("k", 1)])
+    ds = joined(left.join(gm.read_csv(str(right)).map(lambda r: (r["k"], r["v"]))))
     sink = Sink(SinkKind.TEXT)
-
-    def fingerprint(right: list[Any]) -> str:
-        ds = joined(left.join(gm.from_items(right)))
-        from gristmill.api.execute import _collect_side
-
-        def collect(side: Any, small: bool) -> list[Any]:
-            return _collect_side(side, INLINE, small, [])
-
-        graph = plan_for(ds.node, INLINE, collect)
-        return plan_fingerprint(graph, sink)
-
-    assert fingerprint([("k", "a")]) == fingerprint([("k", "a")])
-    assert fingerprint([("k", "a")]) != fingerprint([("k", "b")])
+    before = plan_fingerprint(resolve_plan(ds.node, INLINE), sink)
+    assert before == plan_fingerprint(resolve_plan(ds.node, INLINE), sink)
+    right.write_text("k,v\nk,bb\n")  # a resumed run must not reuse parts joined with "a"
+    assert plan_fingerprint(resolve_plan(ds.node, INLINE), sink) != before
+    out = tmp_path / "out"
+    ds.write_text(str(out), config=INLINE)
+    inputs = json.loads((out / "_SUCCESS").read_text())["inputs"]
+    assert [Path(i["path"]).name for i in inputs] == ["right.csv"]
+    # Reading its own output, even only on the broadcast side, is refused as for any input.
+    again = joined(left.join(gm.read_text(str(out)).map(lambda line: ("k", line))))
+    with pytest.raises(UsageError, match="reads its own output path"):
+        again.write_text(str(out), config=INLINE, overwrite=True)
 
 
 def test_join_arguments_are_checked() -> None:
@@ -217,3 +235,64 @@ def test_file_sides_are_sized_by_their_files(tmp_path: Path) -> None:
     tight = gm.Config(executor="inline", progress=False, broadcast_threshold=8 * 1024)
     assert "broadcast_join[pending]" in op_names(joined(left.join(right)), roomy)
     assert "join" in op_names(joined(left.join(right)), tight)
+
+
+def test_skip_mode_keeps_the_shuffle_join_and_refuses_an_asked_broadcast(tmp_path: Path) -> None:
+    right = tmp_path / "right.jsonl"
+    right.write_text('["a", 1]\n{bad json\n["b", 2]\n')
+    left = tmp_path / "left.jsonl"
+    left.write_text('["a", 10]\nnot json\n["b", 20]\n')
+    lds = gm.read_jsonl(str(left)).map(tuple)
+    rds = gm.read_jsonl(str(right)).map(tuple)
+    skip = gm.Config(executor="inline", progress=False, skip_bad_records=True)
+    out = tmp_path / "out"
+    joined(lds.join(rds)).write_text(str(out), config=skip)
+    quarantined = (out / "_quarantine").glob("*")
+    assert sum(len(p.read_text().splitlines()) for p in quarantined) == 2  # both sides' bad rows
+    lines = [line for part in sorted(out.glob("part-*")) for line in part.read_text().splitlines()]
+    assert sorted(lines) == ["('a', 1)\t10", "('b', 2)\t20"]
+    with pytest.raises(UsageError, match="broadcast=True cannot run in skip mode"):
+        lds.join(rds, broadcast=True).collect(config=skip)
+
+
+def test_a_table_too_large_for_the_budget_shuffles_from_what_was_collected() -> None:
+    right = [(k, "v" * 200) for k in range(6000)]  # ~2MB of Python objects
+    left = gm.from_items([(k, 1) for k in range(0, 6000, 7)], partitions=2)
+    tight = gm.Config(executor="inline", progress=False, memory=2 * 1024**2)
+    ds = joined(left.join(gm.from_items(right)))
+    graph = resolve_plan(ds.node, tight)
+    names = [op.name for s in graph.stages for p in s.pipelines for op in p.ops]
+    assert "join" in names and len(graph.sides) == 1  # collected once, then shuffled
+    assert dict(ds.collect(config=tight)) == {(k, "v" * 200): 1 for k in range(0, 6000, 7)}
+    roomy = resolve_plan(ds.node, INLINE)  # the default budget holds it
+    assert "broadcast_join[6000 keys]" in [
+        op.name for p in roomy.stages[0].pipelines for op in p.ops
+    ]
+
+
+def test_a_side_used_by_two_joins_runs_once() -> None:
+    side = gm.from_items([(k, k * k) for k in range(10)])
+    a = gm.from_items([(k, "a") for k in range(10)])
+    b = gm.from_items([(k, "b") for k in range(5)])
+    both = joined(a.join(side)).union(joined(b.join(side)))
+    graph = resolve_plan(both.node, INLINE)
+    assert len(graph.sides) == 1
+    got = sorted(both.collect(config=INLINE))
+    assert got == sorted(
+        [((k, k * k), "a") for k in range(10)] + [((k, k * k), "b") for k in range(5)]
+    )
+
+
+def _explode(pair: tuple[Any, Any]) -> tuple[Any, Any]:
+    if pair[0] == 3:
+        raise ValueError("no three")
+    return pair
+
+
+def test_a_failing_broadcast_side_is_named() -> None:
+    side = gm.from_items([(k, k) for k in range(5)]).map(_explode)
+    ds = joined(gm.from_items([(1, 1)]).join(side))
+    with pytest.raises(
+        JobFailedError, match=r"right side of a broadcast join .* failed: .*no three"
+    ):
+        ds.collect(config=INLINE)
