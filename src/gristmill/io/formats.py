@@ -29,11 +29,14 @@ from gristmill.plan.logical import Format
 # 2.5x faster in 64KB batches than in 1MB ones (the records ETL 28%), text lines as fast.
 CHUNK = 64 << 10
 MIN_CHUNK = 16 << 10
+# Columnar blocks (pyarrow tables, numpy records) cost about their bytes and are worked on
+# by C++ loops, so they are larger: per-block costs amortise.
+BLOCK, MIN_BLOCK = 4 << 20, 256 << 10
 CSV_BLOCK_MAX = 32 << 20  # pyarrow CSV blocks at large budgets (1/16 of the budget up to this)
 
 
 def chunk_for(memory: int) -> int:
-    """Bytes decoded per batch under a worker budget of `memory`.
+    """Bytes decoded per record batch under a worker budget of `memory`.
 
     A batch of text costs 20-30x its bytes as Python objects (lines, then words), so the chunk
     is 1/128 of the budget, between 16KB and 64KB (`CHUNK`: larger batches fall out of cache).
@@ -42,6 +45,22 @@ def chunk_for(memory: int) -> int:
     (True, 32)
     """
     return max(MIN_CHUNK, min(CHUNK, memory // 128))
+
+
+def block_for(memory: int, *, table: bool = False) -> int:
+    """Bytes per columnar block under a worker budget of `memory`: 1/32 of it, 256KB to 4MB.
+
+    A pyarrow `table` block of text briefly takes several times its bytes (its words), so
+    below a 256MB budget it is 1/128 of the budget, 64KB to 1MB.
+
+    >>> block_for(512 * 1024**2) // 1024**2, block_for(32 * 1024**2) // 1024
+    (4, 1024)
+    >>> block_for(32 * 1024**2, table=True) // 1024
+    256
+    """
+    if table and memory < 256 * 1024**2:
+        return max(64 << 10, min(1 << 20, memory // 128))
+    return max(MIN_BLOCK, min(BLOCK, memory // 32))
 
 
 OnBad = Callable[[str, str], None]  # (location, error) of a record skipped in skip mode
@@ -411,23 +430,21 @@ def read_split(
     if csv_options.pop("batch_format", "default") == "pyarrow":
         from gristmill.io.arrow_readers import read_csv_table, read_text_table
 
-        # A table costs about its bytes, so large budgets read 4x larger blocks; small ones
-        # keep the record readers' size (a block's words briefly take several times its bytes).
-        blocks = chunk * 4 if memory >= 256 * 1024**2 else chunk
+        blocks = block_for(memory, table=True)
         if fmt is Format.TEXT:
             return read_text_table(split, on_bad, blocks)
         if fmt is Format.CSV:
             # Typed columns cost about their bytes, with no per-word lists as text has: larger
             # blocks, so per-block costs (a batch function's call, the partial results it
             # hands on) amortise. 32MB rather than 16MB: ETL 1GB 2.38-2.46 -> 2.30-2.33 s.
-            csv_blocks = min(CSV_BLOCK_MAX, memory // 16) if blocks > chunk else blocks
+            csv_blocks = min(CSV_BLOCK_MAX, memory // 16) if blocks == BLOCK else blocks
             return read_csv_table(split, csv_options, on_bad, csv_blocks, columns, types=types)
     if fmt is Format.PARQUET:
         return _read_parquet(split)
     if fmt is Format.BINARY:
         from gristmill.io.binary import read_records
 
-        return read_records(split, record_size, chunk * 4)  # a block costs only its bytes
+        return read_records(split, record_size, block_for(memory))  # a block is its bytes
     if fmt is Format.TEXT:
         return read_text(split, on_bad, chunk)
     if fmt is Format.JSONL:
