@@ -1,0 +1,63 @@
+"""JSON lines read as json.loads reads each; blank, padded and bad lines take the careful path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gristmill.errors import InputFormatError
+from gristmill.io.formats import read_jsonl
+from gristmill.io.fs import list_inputs
+from gristmill.io.splits import split_files
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(st.characters(blacklist_categories=["Cs"]), max_size=6),
+)
+values = st.recursive(
+    scalars,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=3), kids, max_size=3)
+    ),
+    max_leaves=8,
+)
+# A line is a value as json.dumps writes it, or padded with spaces, or blank.
+lines = st.lists(st.tuples(values, st.sampled_from(["", " ", "\t"]), st.booleans()), max_size=60)
+
+
+def _read(path: Path, split_size: int, on_bad: Any = None) -> list[Any]:
+    splits = split_files(list(list_inputs((str(path),))), split_size)
+    return [r for s in splits for b in read_jsonl(s, on_bad, 256) for r in b.records]
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines, st.integers(16, 600))
+def test_values_equal_json_loads_of_each_line(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[Any, str, bool]],
+    split_size: int,
+) -> None:
+    text = [f"{pad}{json.dumps(v)}{pad}" if not blank else pad for v, pad, blank in rows]
+    path = tmp_path_factory.mktemp("jsonl") / "t.jsonl"
+    path.write_text("".join(line + "\n" for line in text), encoding="utf-8")
+    expected = [json.loads(line) for line in text if line.strip()]
+    assert _read(path, split_size) == expected
+
+
+def test_a_bad_line_among_good_ones_is_named_or_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"a": 1}\n[2]\n{"a": 3\n4\n1 2\n')
+    with pytest.raises(InputFormatError, match=r"malformed JSON .* at .*bad.jsonl.* line 3"):
+        _read(path, 1 << 20)
+    skipped: list[str] = []
+    got = _read(path, 1 << 20, lambda where, why: skipped.append(where))
+    assert got == [{"a": 1}, [2], 4]
+    assert [w.rsplit("line ", 1)[1].split()[0].strip("),") for w in skipped] == ["3", "5"]
