@@ -61,3 +61,32 @@ def test_a_bad_line_among_good_ones_is_named_or_skipped(tmp_path: Path) -> None:
     got = _read(path, 1 << 20, lambda where, why: skipped.append(where))
     assert got == [{"a": 1}, [2], 4]
     assert [w.rsplit("line ", 1)[1].split()[0].strip("),") for w in skipped] == ["3", "5"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.text(
+            st.characters(blacklist_characters="\n\r", blacklist_categories=["Cs"]), max_size=300
+        ),
+        max_size=30,
+    ),
+    st.booleans(),
+    st.sampled_from([16, 64, 1000]),
+)
+def test_compressed_lines_cross_reads_whole(
+    tmp_path_factory: pytest.TempPathFactory, text: list[str], final_newline: bool, chunk: int
+) -> None:
+    import gzip
+
+    from gristmill.io.formats import read_text
+
+    body = "\n".join(text) + ("\n" if final_newline and text else "")
+    path = tmp_path_factory.mktemp("gz") / "t.txt.gz"
+    path.write_bytes(gzip.compress(body.encode()))
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
+    got = [line for b in read_text(split, None, chunk) for line in b.records]
+    expected = body.split("\n")
+    if expected[-1] == "":  # a final newline ends the last line; an empty file has none
+        expected.pop()
+    assert got == expected
