@@ -61,10 +61,15 @@ def read_csv(
     ``schema`` and Polars' ``schema_overrides`` do. A value that does not convert fails naming
     the file and offset.
 
-    Files are split at line boundaries, so quoted fields must not contain newlines. With
-    ``batch_format="pyarrow"`` pyarrow parses each block into a ``pyarrow.Table`` with typed
-    columns (types inferred from each file's first megabyte; a later value that does not fit
-    fails naming the file and offset); operations other than pyarrow ``map_batches`` see
+    Quoted fields may hold newlines in dict rows: a batch never ends inside a quoted field.
+    Files are still split at line ends (every ``split_size`` bytes, 16-128MB by default), so a
+    record that crosses a split boundary would be cut: give such files a ``split_size`` larger
+    than the file. Blocks of ``batch_format="pyarrow"`` are cut at line ends as well, so quoted
+    newlines are not supported there.
+
+    With ``batch_format="pyarrow"`` pyarrow parses each block into a ``pyarrow.Table`` with
+    typed columns (types inferred from each file's first megabyte; a later value that does not
+    fit fails naming the file and offset); operations other than pyarrow ``map_batches`` see
     dict rows with typed values.
 
     >>> import gristmill as gm, tempfile, os

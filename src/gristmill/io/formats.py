@@ -152,15 +152,18 @@ def open_split(split: FileSplit) -> IO[bytes]:
     return raw
 
 
-def _line_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, bytes]]:
-    """Yield (offset, bytes) blocks of whole lines whose first byte lies in the split."""
+def _line_blocks(
+    split: FileSplit, chunk: int, quote: bytes | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (offset, bytes) blocks of whole lines whose first byte lies in the split; with a
+    CSV `quote` byte, a block never ends inside a quoted field (which may hold newlines)."""
     try:
         with open_split(split) as f:
             if split.compressed:
-                yield from _compressed_blocks(f, chunk)
+                yield from _compressed_blocks(f, chunk, quote)
             else:
                 pos = _align(f, split.start)
-                yield from _ranged_blocks(f, pos, split.end, chunk)
+                yield from _ranged_blocks(f, pos, split.end, chunk, quote)
     except (EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError):
             raise InputFormatError(f"{split.path}: input file disappeared ({exc})") from exc
@@ -185,8 +188,11 @@ def verify_compressed(split: FileSplit) -> None:
         raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
 
 
-def _ranged_blocks(f: IO[bytes], pos: int, end: int, chunk: int) -> Iterator[tuple[int, bytes]]:
-    """Blocks of whole lines from `pos` through the line holding byte end-1.
+def _ranged_blocks(
+    f: IO[bytes], pos: int, end: int, chunk: int, quote: bytes | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Blocks of whole lines from `pos` through the line holding byte end-1 (with `quote`,
+    through the end of the CSV record holding it).
 
     Each block is one read finished by `readline`, so a block is copied once after the read
     (not carried over and sliced again, which cost a tenth of a CSV job's time).
@@ -197,28 +203,64 @@ def _ranged_blocks(f: IO[bytes], pos: int, end: int, chunk: int) -> Iterator[tup
             return
         if data[-1:] != b"\n":
             data += f.readline()  # our last line runs on past the read (or past `end`)
+        if quote is not None and data.count(quote) % 2:
+            data = _close_quote(f, data, quote)
         yield pos, data
         pos += len(data)
 
 
-def _compressed_blocks(f: IO[bytes], chunk: int) -> Iterator[tuple[int, bytes]]:
-    """Blocks of whole lines of a decompressed stream: each read up to its last newline, with
-    what came before it. Reads that hold no newline are kept as pieces and joined once, so a
-    long line costs its length, not its length squared over the chunk size."""
+def _close_quote(f: IO[bytes], data: bytes, quote: bytes) -> bytes:
+    """`data`, which ends inside a quoted CSV field, extended by lines until the field closes.
+
+    Quotes inside a field are doubled, so an odd count of quote bytes means an open field."""
+    parts = [data]
+    open_ = True
+    while open_:
+        line = f.readline()
+        if not line:
+            break  # an unclosed quote at the end of the file: the CSV reader names the row
+        parts.append(line)
+        open_ = line.count(quote) % 2 == 0
+    return b"".join(parts)
+
+
+def _compressed_blocks(
+    f: IO[bytes], chunk: int, quote: bytes | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Blocks of whole lines of a decompressed stream: each read up to its last newline (with
+    `quote`, its last newline outside a quoted CSV field), with what came before it. Reads
+    that hold no newline are kept as pieces and joined once, so a long line costs its length,
+    not its length squared over the chunk size."""
     pos = 0
     pending: list[bytes] = []
     while data := f.read(chunk):
-        nl = data.rfind(b"\n") + 1
-        if not nl:
-            pending.append(data)
+        pending.append(data)
+        if b"\n" not in data:
             continue
-        pending.append(data[:nl])
         block = b"".join(pending)
-        yield pos, block
-        pos += len(block)
-        pending = [data[nl:]] if nl < len(data) else []
+        cut = _record_end(block, quote)
+        if not cut:
+            pending = [block]  # one quoted field runs on through this read
+            continue
+        yield pos, block[:cut]
+        pos += cut
+        pending = [block[cut:]] if cut < len(block) else []
     if pending:
         yield pos, b"".join(pending)
+
+
+def _record_end(block: bytes, quote: bytes | None) -> int:
+    """Where the last whole line of `block` ends (outside a quoted field, given `quote`);
+    0 if there is no such place."""
+    end = block.rfind(b"\n") + 1
+    if quote is None:
+        return end
+    quotes = block.count(quote, 0, end)
+    while end and quotes % 2:
+        start = block.rfind(b"\n", 0, end - 1) + 1
+        quotes -= block.count(quote, start, end)
+        end = start
+    return end
 
 
 def _align(f: IO[bytes], start: int) -> int:
@@ -275,10 +317,13 @@ def _decode_lines(block: bytes, origin: Origin, on_bad: OnBad) -> tuple[list[str
     return lines, kept
 
 
-def read_text(split: FileSplit, on_bad: OnBad | None = None, chunk: int = CHUNK) -> Iterator[Batch]:
-    """Lines of `split` without their line endings (``\\n`` or ``\\r\\n``)."""
+def read_text(
+    split: FileSplit, on_bad: OnBad | None = None, chunk: int = CHUNK, quote: bytes | None = None
+) -> Iterator[Batch]:
+    """Lines of `split` without their line endings (``\\n`` or ``\\r\\n``); with a CSV
+    `quote`, a batch never ends inside a quoted field."""
     line: int | None = 1 if split.start == 0 else None
-    for offset, block in _line_blocks(split, chunk):
+    for offset, block in _line_blocks(split, chunk, quote):
         lines, kept = _decode(split, offset, block, line, on_bad)
         yield Batch(lines, Origin(split.path, offset, line, block, kept))
         if line is not None:
@@ -387,17 +432,21 @@ def read_csv(
     project = columns is not None
     skip_header = split.start == 0
     take = operator.itemgetter(*keep) if project and len(keep) > 1 else None
-    for batch in read_text(split, on_bad, chunk):
-        rows = list(csv.reader(batch.records, **options))
+    quote = _quote_byte(options)
+    for batch in read_text(split, on_bad, chunk, quote):
         origin = batch.origin
         assert origin is not None
+        rows, lines_of = _csv_rows(batch.records, origin.raw, quote, options)
+        count = len(batch.records)  # lines: a quoted field may hold several
         start = 1 if skip_header else 0
         skip_header = False
         body = rows[start:] if start else rows
         if width and all(map(width.__eq__, map(len, body))):
             # Every row whole (the usual case): dicts built by C iterators, no loop here.
-            if start:
-                origin.keep(list(range(start, len(rows))), len(rows))
+            if lines_of is not None:
+                origin.keep(lines_of[start:], count)
+            elif start:
+                origin.keep(list(range(start, count)), count)
             fields: Iterable[Sequence[str]]
             if not project:
                 fields = body
@@ -411,21 +460,57 @@ def read_csv(
         kept = []
         for i in range(start, len(rows)):
             row = rows[i]
+            line = i if lines_of is None else lines_of[i]
             if len(row) != width:
                 if not row:
                     continue
                 error = f"malformed CSV row: expected {width} fields, got {len(row)}"
                 if on_bad is None:
-                    raise InputFormatError(f"{error} at {origin.locate(i)}")
-                on_bad(origin.locate(i), error)
+                    raise InputFormatError(f"{error} at {origin.locate(line)}")
+                on_bad(origin.locate(line), error)
                 continue
             if project:
                 out.append(dict(zip(names, [row[k] for k in keep], strict=True)))
             else:
                 out.append(dict(zip(header, row, strict=True)))
-            kept.append(i)
-        origin.keep(kept, len(rows))
+            kept.append(line)
+        origin.keep(kept, count)
         yield Batch(out, origin)
+
+
+def _quote_byte(options: dict[str, Any]) -> bytes | None:
+    """The byte that opens a quoted CSV field under `options`, or None if fields are never
+    quoted (then no field can hold a newline)."""
+    if options.get("quoting", csv.QUOTE_MINIMAL) == csv.QUOTE_NONE:
+        return None
+    char = options.get("quotechar", '"')
+    encoded = char.encode() if isinstance(char, str) else b""
+    return encoded if len(encoded) == 1 else None
+
+
+def _csv_rows(
+    lines: list[str], raw: bytes | memoryview | None, quote: bytes | None, options: dict[str, Any]
+) -> tuple[list[list[str]], list[int] | None]:
+    """The CSV rows of a batch's lines, and the line each row starts on when a quoted field
+    holds newlines (None when rows and lines are one to one).
+
+    Lines come without their endings; a block with a quote in it gets them back, so a quoted
+    field keeps its newlines (``\\r\\n`` in a file that uses them) instead of losing them.
+    """
+    if quote is None or raw is None or quote not in raw:
+        return list(csv.reader(lines, **options)), None
+    ending = "\r\n" if b"\r\n" in raw else "\n"
+    reader = csv.reader([line + ending for line in lines], **options)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    previous = 0
+    for row in reader:
+        rows.append(row)
+        starts.append(previous)
+        previous = reader.line_num
+    if len(rows) == len(lines):
+        return rows, None
+    return rows, starts
 
 
 def _read_parquet(split: FileSplit) -> Iterator[Batch]:

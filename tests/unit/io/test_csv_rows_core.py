@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,44 @@ def test_record_batches_are_small_and_columnar_blocks_large(tmp_path: Path) -> N
     assert 180 <= len(records) <= 200
     assert 3 <= len(tables) <= 4
     assert sum(len(b.records) for b in records) == sum(t.records.num_rows for t in tables)
+
+
+field = st.text(st.sampled_from('ab ,"\n'), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(field, field, field), max_size=40),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from([16, 64, 4096]),
+    st.booleans(),
+)
+def test_quoted_fields_keep_their_newlines_across_batches(
+    tmp_path_factory: pytest.TempPathFactory,
+    body: list[tuple[str, str, str]],
+    ending: str,
+    chunk: int,
+    gz: bool,
+) -> None:
+    import gzip
+
+    # Embedded newlines written as the file's own line ending, as a spreadsheet saves them.
+    body = [tuple(f.replace("\n", ending) for f in row) for row in body]  # type: ignore[misc]
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator=ending)
+    writer.writerow(HEADER)
+    writer.writerows(body)
+    folder = tmp_path_factory.mktemp("quoted")
+    path = folder / ("t.csv.gz" if gz else "t.csv")
+    data = text.getvalue().encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 30)
+    got = [r for b in read_csv(split, {}, None, chunk) for r in b.records]
+    assert got == [dict(zip(HEADER, row, strict=True)) for row in body]
+
+
+def test_a_bad_row_after_a_multiline_one_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "multi.csv"
+    path.write_text('id,name,qty\n1,"two\nlines",2\n3,c\n')
+    with pytest.raises(InputFormatError, match=r"expected 3 fields, got 2 at .*multi.csv.* line 4"):
+        _read(path, 1 << 20, None)
