@@ -51,6 +51,7 @@ def read_csv(
     batch_format: BatchFormat = "default",
     columns: Sequence[str] | None = None,
     types: Mapping[str, Any] | None = None,
+    multiline: bool = False,
 ) -> Dataset:
     """CSV rows as dicts keyed by each file's header line (values are strings).
 
@@ -63,9 +64,10 @@ def read_csv(
 
     Quoted fields may hold newlines in dict rows: a batch never ends inside a quoted field.
     Files are still split at line ends (every ``split_size`` bytes, 16-128MB by default), so a
-    record that crosses a split boundary would be cut: give such files a ``split_size`` larger
-    than the file. Blocks of ``batch_format="pyarrow"`` are cut at line ends as well, so quoted
-    newlines are not supported there.
+    record that crosses a split boundary would be cut; ``multiline=True`` (Spark's
+    ``multiLine``) reads each file as one split instead, for files whose quoted fields hold
+    newlines. Blocks of ``batch_format="pyarrow"`` are cut at line ends as well, so quoted
+    newlines (and ``multiline``) are not supported there.
 
     With ``batch_format="pyarrow"`` pyarrow parses each block into a ``pyarrow.Table`` with
     typed columns (types inferred from each file's first megabyte; a later value that does not
@@ -86,6 +88,12 @@ def read_csv(
     [{'k': 'a', 'n': '1'}, {'k': 'b', 'n': '2'}]
     """
     options = (("delimiter", delimiter), ("quotechar", quotechar), *_format_options(batch_format))
+    if multiline:
+        if batch_format == "pyarrow":
+            raise UsageError(
+                "multiline=True needs batch_format='default': pyarrow blocks are cut at line ends"
+            )
+        options += (("multiline", True),)  # only when set: plans of other reads stay the same
     if types:
         if batch_format != "pyarrow":
             raise UsageError(

@@ -539,6 +539,7 @@ def read_split(
     csv_options = dict(csv_options)
     columns = csv_options.pop("columns", None)
     types = csv_options.pop("types", ())
+    csv_options.pop("multiline", None)  # the planner made each such file one split
     if csv_options.pop("batch_format", "default") == "pyarrow":
         from gristmill.io.arrow_readers import read_csv_table, read_text_table
 

@@ -75,7 +75,8 @@ class _Planner:
             size = self.split_size or auto_split_size(sum(f.size for f in files))
             if src.record_size:  # binary splits cut between records
                 size = max(src.record_size, size - size % src.record_size)
-            whole = src.format is Format.PARQUET  # byte ranges mean nothing inside Parquet
+            # Byte ranges mean nothing inside Parquet; a multiline CSV record may cross any.
+            whole = src.format is Format.PARQUET or dict(src.csv_options).get("multiline", False)
             splits = split_files(files, size, whole=whole)
             return FileInput(splits, src.format, src.csv_options, src.record_size)
         return ItemsInput(src.partitions)

@@ -119,3 +119,24 @@ def test_a_bad_row_after_a_multiline_one_is_named_by_its_line(tmp_path: Path) ->
     path.write_text('id,name,qty\n1,"two\nlines",2\n3,c\n')
     with pytest.raises(InputFormatError, match=r"expected 3 fields, got 2 at .*multi.csv.* line 4"):
         _read(path, 1 << 20, None)
+
+
+def test_multiline_files_are_one_split_each(tmp_path: Path) -> None:
+    import gristmill as gm
+    from gristmill.api.execute import plan_for
+    from gristmill.errors import UsageError
+
+    rows = [
+        (str(i), f"first {i}\nsecond {i}" if i % 3 == 0 else f"plain {i}", "q") for i in range(3000)
+    ]
+    path = tmp_path / "multi.csv"
+    _write(path, rows)
+    small = gm.Config(executor="inline", progress=False, split_size=4096)
+    expected = [dict(zip(HEADER, r, strict=True)) for r in rows]
+    # Split at line ends, records that cross a boundary would be cut; as one split they are not.
+    assert gm.read_csv(str(path), multiline=True).collect(config=small) == expected
+    (stage,) = plan_for(gm.read_csv(str(path), multiline=True).node, small).stages
+    assert stage.num_tasks == 1
+    assert plan_for(gm.read_csv(str(path)).node, small).stages[0].num_tasks > 1
+    with pytest.raises(UsageError, match="multiline=True needs batch_format='default'"):
+        gm.read_csv(str(path), multiline=True, batch_format="pyarrow")
