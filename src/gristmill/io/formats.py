@@ -152,18 +152,15 @@ def open_split(split: FileSplit) -> IO[bytes]:
     return raw
 
 
-def _line_blocks(
-    split: FileSplit, chunk: int, quote: bytes | None = None
-) -> Iterator[tuple[int, bytes]]:
-    """Yield (offset, bytes) blocks of whole lines whose first byte lies in the split; with a
-    CSV `quote` byte, a block never ends inside a quoted field (which may hold newlines)."""
+def _line_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, bytes]]:
+    """Yield (offset, bytes) blocks of whole lines whose first byte lies in the split."""
     try:
         with open_split(split) as f:
             if split.compressed:
-                yield from _compressed_blocks(f, chunk, quote)
+                yield from _compressed_blocks(f, chunk)
             else:
                 pos = _align(f, split.start)
-                yield from _ranged_blocks(f, pos, split.end, chunk, quote)
+                yield from _ranged_blocks(f, pos, split.end, chunk)
     except (EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError):
             raise InputFormatError(f"{split.path}: input file disappeared ({exc})") from exc
@@ -188,11 +185,8 @@ def verify_compressed(split: FileSplit) -> None:
         raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
 
 
-def _ranged_blocks(
-    f: IO[bytes], pos: int, end: int, chunk: int, quote: bytes | None = None
-) -> Iterator[tuple[int, bytes]]:
-    """Blocks of whole lines from `pos` through the line holding byte end-1 (with `quote`,
-    through the end of the CSV record holding it).
+def _ranged_blocks(f: IO[bytes], pos: int, end: int, chunk: int) -> Iterator[tuple[int, bytes]]:
+    """Blocks of whole lines from `pos` through the line holding byte end-1.
 
     Each block is one read finished by `readline`, so a block is copied once after the read
     (not carried over and sliced again, which cost a tenth of a CSV job's time).
@@ -203,64 +197,28 @@ def _ranged_blocks(
             return
         if data[-1:] != b"\n":
             data += f.readline()  # our last line runs on past the read (or past `end`)
-        if quote is not None and data.count(quote) % 2:
-            data = _close_quote(f, data, quote)
         yield pos, data
         pos += len(data)
 
 
-def _close_quote(f: IO[bytes], data: bytes, quote: bytes) -> bytes:
-    """`data`, which ends inside a quoted CSV field, extended by lines until the field closes.
-
-    Quotes inside a field are doubled, so an odd count of quote bytes means an open field."""
-    parts = [data]
-    open_ = True
-    while open_:
-        line = f.readline()
-        if not line:
-            break  # an unclosed quote at the end of the file: the CSV reader names the row
-        parts.append(line)
-        open_ = line.count(quote) % 2 == 0
-    return b"".join(parts)
-
-
-def _compressed_blocks(
-    f: IO[bytes], chunk: int, quote: bytes | None = None
-) -> Iterator[tuple[int, bytes]]:
-    """Blocks of whole lines of a decompressed stream: each read up to its last newline (with
-    `quote`, its last newline outside a quoted CSV field), with what came before it. Reads
-    that hold no newline are kept as pieces and joined once, so a long line costs its length,
-    not its length squared over the chunk size."""
+def _compressed_blocks(f: IO[bytes], chunk: int) -> Iterator[tuple[int, bytes]]:
+    """Blocks of whole lines of a decompressed stream: each read up to its last newline, with
+    what came before it. Reads that hold no newline are kept as pieces and joined once, so a
+    long line costs its length, not its length squared over the chunk size."""
     pos = 0
     pending: list[bytes] = []
     while data := f.read(chunk):
-        pending.append(data)
-        if b"\n" not in data:
+        nl = data.rfind(b"\n") + 1
+        if not nl:
+            pending.append(data)
             continue
+        pending.append(data[:nl])
         block = b"".join(pending)
-        cut = _record_end(block, quote)
-        if not cut:
-            pending = [block]  # one quoted field runs on through this read
-            continue
-        yield pos, block[:cut]
-        pos += cut
-        pending = [block[cut:]] if cut < len(block) else []
+        yield pos, block
+        pos += len(block)
+        pending = [data[nl:]] if nl < len(data) else []
     if pending:
         yield pos, b"".join(pending)
-
-
-def _record_end(block: bytes, quote: bytes | None) -> int:
-    """Where the last whole line of `block` ends (outside a quoted field, given `quote`);
-    0 if there is no such place."""
-    end = block.rfind(b"\n") + 1
-    if quote is None:
-        return end
-    quotes = block.count(quote, 0, end)
-    while end and quotes % 2:
-        start = block.rfind(b"\n", 0, end - 1) + 1
-        quotes -= block.count(quote, start, end)
-        end = start
-    return end
 
 
 def _align(f: IO[bytes], start: int) -> int:
@@ -317,17 +275,19 @@ def _decode_lines(block: bytes, origin: Origin, on_bad: OnBad) -> tuple[list[str
     return lines, kept
 
 
-def read_text(
-    split: FileSplit, on_bad: OnBad | None = None, chunk: int = CHUNK, quote: bytes | None = None
-) -> Iterator[Batch]:
-    """Lines of `split` without their line endings (``\\n`` or ``\\r\\n``); with a CSV
-    `quote`, a batch never ends inside a quoted field."""
+def read_text(split: FileSplit, on_bad: OnBad | None = None, chunk: int = CHUNK) -> Iterator[Batch]:
+    """Lines of `split` without their line endings (``\\n`` or ``\\r\\n``)."""
     line: int | None = 1 if split.start == 0 else None
-    for offset, block in _line_blocks(split, chunk, quote):
+    for offset, block in _line_blocks(split, chunk):
         lines, kept = _decode(split, offset, block, line, on_bad)
         yield Batch(lines, Origin(split.path, offset, line, block, kept))
         if line is not None:
-            line += len(lines) if kept is None else block.count(b"\n") + (block[-1:] != b"\n")
+            line = _next_line(line, lines, kept, block)
+
+
+def _next_line(line: int, lines: list[str], kept: list[int] | None, block: bytes) -> int:
+    """The line number after a block that started at `line`."""
+    return line + (len(lines) if kept is None else block.count(b"\n") + (block[-1:] != b"\n"))
 
 
 def read_jsonl(
@@ -392,13 +352,11 @@ def _scan_lines(lines: list[str]) -> list[Any] | None:
 
 
 def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
-    first = FileSplit(split.path, 0, min(split.file_size, 1), split.file_size, split.mtime)
-    if split.compressed:
-        first = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
-    for batch in read_text(first):
-        if batch.records:
-            return next(csv.reader([batch.records[0]], **options))
-        break
+    """The first record of the file (a quoted name may hold a newline); only its first block
+    is read."""
+    whole = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
+    for _origin, _lines, rows, _starts in _csv_blocks(whole, options, None, CHUNK):
+        return rows[0] if rows else []
     return []
 
 
@@ -432,12 +390,7 @@ def read_csv(
     project = columns is not None
     skip_header = split.start == 0
     take = operator.itemgetter(*keep) if project and len(keep) > 1 else None
-    quote = _quote_byte(options)
-    for batch in read_text(split, on_bad, chunk, quote):
-        origin = batch.origin
-        assert origin is not None
-        rows, lines_of = _csv_rows(batch.records, origin.raw, quote, options)
-        count = len(batch.records)  # lines: a quoted field may hold several
+    for origin, count, rows, lines_of in _csv_blocks(split, options, on_bad, chunk):
         start = 1 if skip_header else 0
         skip_header = False
         body = rows[start:] if start else rows
@@ -478,29 +431,106 @@ def read_csv(
         yield Batch(out, origin)
 
 
-def _quote_byte(options: dict[str, Any]) -> bytes | None:
-    """The byte that opens a quoted CSV field under `options`, or None if fields are never
+def _quote_char(options: dict[str, Any]) -> str | None:
+    """The character that quotes a CSV field under `options`, or None if fields are never
     quoted (then no field can hold a newline)."""
     if options.get("quoting", csv.QUOTE_MINIMAL) == csv.QUOTE_NONE:
         return None
     char = options.get("quotechar", '"')
-    encoded = char.encode() if isinstance(char, str) else b""
-    return encoded if len(encoded) == 1 else None
+    return char if isinstance(char, str) and char else None
 
 
-def _csv_rows(
-    lines: list[str], raw: bytes | memoryview | None, quote: bytes | None, options: dict[str, Any]
-) -> tuple[list[list[str]], list[int] | None]:
-    """The CSV rows of a batch's lines, and the line each row starts on when a quoted field
-    holds newlines (None when rows and lines are one to one).
+def _sentinel(options: dict[str, Any]) -> str:
+    """A line that reads as two equal fields of its own unless a quoted field before it is
+    still open (then its delimiter is quoted, and it cannot read as those two fields)."""
+    delimiter = options.get("delimiter", ",")
+    used = {delimiter, options.get("quotechar", '"'), options.get("escapechar")}
+    mark = next(c * 3 for c in "\u2063\u2062\u2061" if c not in used)
+    return f"{mark}{delimiter}{mark}"
 
-    Lines come without their endings; a block with a quote in it gets them back, so a quoted
-    field keeps its newlines (``\\r\\n`` in a file that uses them) instead of losing them.
+
+def _is_sentinel(row: list[str], sentinel: str, options: dict[str, Any]) -> bool:
+    return row == sentinel.split(options.get("delimiter", ","))
+
+
+def _csv_blocks(
+    split: FileSplit, options: dict[str, Any], on_bad: OnBad | None, chunk: int
+) -> Iterator[tuple[Origin, int, list[list[str]], list[int] | None]]:
+    """(origin, lines, rows, the line each row starts on) per block of `split`.
+
+    A quoted field may hold newlines. Such a block is parsed from its exact text (each line's
+    own ending kept), and a block that ends inside a quoted field is joined with the blocks
+    after it until the field closes; `csv` itself says whether it is open, so a quote
+    character inside an unquoted field (``5" pipe``) is taken literally, as `csv` takes it. A
+    field still open at the end of a split that is not the end of its file fails, naming it:
+    such files need ``multiline=True`` (one split per file).
     """
-    if quote is None or raw is None or quote not in raw:
-        return list(csv.reader(lines, **options)), None
-    ending = "\r\n" if b"\r\n" in raw else "\n"
-    reader = csv.reader([line + ending for line in lines], **options)
+    quote = _quote_char(options)
+    sentinel = _sentinel(options)
+    line: int | None = 1 if split.start == 0 else None
+    held: list[tuple[int, bytes]] = []  # blocks joined while a quoted field runs on
+    need = 0
+    for offset, block in _line_blocks(split, chunk):
+        if held:
+            held.append((offset, block))
+            if sum(len(b) for _, b in held) < need:
+                continue  # wait for twice as many bytes: re-parsing stays linear overall
+            offset, block = held[0][0], b"".join(b for _, b in held)
+            held = []
+        lines, kept = _decode(split, offset, block, line, on_bad)
+        origin = Origin(split.path, offset, line, block, kept)
+        if quote is None or kept is not None or quote.encode() not in block:
+            parsed: tuple[list[list[str]], list[int] | None] | None
+            parsed = list(csv.reader(lines, **options)), None
+        else:
+            parsed = _quoted_rows(block, lines, options, sentinel)
+        if parsed is None:
+            held, need = [(offset, block)], 2 * len(block)
+            continue
+        yield origin, len(lines), parsed[0], parsed[1]
+        if line is not None:
+            line = _next_line(line, lines, kept, block)
+    if held:
+        offset, block = held[0][0], b"".join(b for _, b in held)
+        lines, kept = _decode(split, offset, block, line, on_bad)
+        origin = Origin(split.path, offset, line, block, kept)
+        if not split.compressed and split.end < split.file_size:
+            raise InputFormatError(
+                f"a quoted field holding newlines runs past the end of a split, at "
+                f"{origin.locate(_open_row_line(lines, options, sentinel))}; read files whose "
+                "quoted fields hold newlines with read_csv(..., multiline=True)"
+            )
+        # The file ends inside a quoted field: rows as `csv` reads them (it keeps the rest).
+        rows, starts = _exact_rows(block, options)
+        yield origin, len(lines), rows, starts
+
+
+def _quoted_rows(
+    block: bytes, lines: list[str], options: dict[str, Any], sentinel: str
+) -> tuple[list[list[str]], list[int] | None] | None:
+    """Rows of a block that holds a quote character, or None if it ends inside a quoted field.
+
+    Most such blocks have no field spanning lines: one parse of the bare lines shows it (a
+    row per line, and the sentinel line a row of its own).
+    """
+    rows = list(csv.reader([*lines, sentinel], **options))
+    closed = _is_sentinel(rows[-1], sentinel, options)
+    if len(rows) == len(lines) + 1 and closed:
+        rows.pop()
+        return rows, None
+    if not closed:
+        return None  # the last quoted field is still open
+    return _exact_rows(block, options)
+
+
+def _exact_rows(block: bytes, options: dict[str, Any]) -> tuple[list[list[str]], list[int]]:
+    """Rows of a block parsed from its exact text, and the line each row starts on."""
+    text = block.decode("utf-8")
+    exact = [piece + "\n" for piece in text.split("\n")]
+    exact[-1] = exact[-1][:-1]  # the text after the last newline has none
+    if not exact[-1]:
+        exact.pop()
+    reader = csv.reader(exact, **options)
     rows: list[list[str]] = []
     starts: list[int] = []
     previous = 0
@@ -508,9 +538,16 @@ def _csv_rows(
         rows.append(row)
         starts.append(previous)
         previous = reader.line_num
-    if len(rows) == len(lines):
-        return rows, None
     return rows, starts
+
+
+def _open_row_line(lines: list[str], options: dict[str, Any], sentinel: str) -> int:
+    """The line on which the row still open at the end of `lines` starts."""
+    reader = csv.reader([*lines, sentinel], **options)
+    start = previous = 0
+    for _ in reader:
+        start, previous = previous, reader.line_num
+    return start
 
 
 def _read_parquet(split: FileSplit) -> Iterator[Batch]:

@@ -140,3 +140,55 @@ def test_multiline_files_are_one_split_each(tmp_path: Path) -> None:
     assert plan_for(gm.read_csv(str(path)).node, small).stages[0].num_tasks > 1
     with pytest.raises(UsageError, match="multiline=True needs batch_format='default'"):
         gm.read_csv(str(path), multiline=True, batch_format="pyarrow")
+
+
+def _reference(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("chunk", [16, 64, 1 << 16])
+def test_a_quote_inside_an_unquoted_field_is_literal_as_csv_reads_it(
+    tmp_path: Path, chunk: int
+) -> None:
+    path = tmp_path / "pipes.csv"
+    body = "".join(f"r{i},{i},{'x' if i % 7 else 'y'}\n" for i in range(2000))
+    # csv takes a quote inside an unquoted field literally; it must not open a field for us.
+    path.write_text('id,name,qty\n5" pipe,x,1\n' + body + 'p,"multi\nline",2\n' + body)
+    for split_size in (1 << 20, 4096):
+        splits = split_files(list(list_inputs((str(path),))), split_size)
+        try:
+            got = [r for s in splits for b in read_csv(s, {}, None, chunk) for r in b.records]
+        except InputFormatError as exc:  # the multi-line record crossed a split boundary
+            assert split_size == 4096 and "multiline=True" in str(exc)
+            continue
+        assert got == _reference(path)
+
+
+def test_each_line_keeps_its_own_ending_inside_quotes(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"  # csv.writer's default: \r\n rows, \n inside a field
+    path.write_bytes(b'id,name,qty\r\n1,"first\nsecond",2\r\n3,"a\r\nb",4\n5,c,6')
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
+    got = [r for b in read_csv(split, {}, None, 16) for r in b.records]
+    assert got == _reference(path)
+    assert [r["name"] for r in got] == ["first\nsecond", "a\r\nb", "c"]
+
+
+def test_a_header_name_may_hold_a_newline(tmp_path: Path) -> None:
+    path = tmp_path / "head.csv"
+    path.write_text('"a\nb",c\n1,2\n')
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
+    assert [r for b in read_csv(split, {}, None) for r in b.records] == [{"a\nb": "1", "c": "2"}]
+
+
+def test_a_quoted_newline_across_a_split_boundary_fails_naming_multiline(tmp_path: Path) -> None:
+    path = tmp_path / "cross.csv"
+    rows = [(str(i), "x" * 30 + ("\n" + "y" * 30 if i % 5 == 0 else ""), "1") for i in range(400)]
+    _write(path, rows)
+    splits = split_files(list(list_inputs((str(path),))), 1024)
+    with pytest.raises(InputFormatError, match=r"multiline=True|expected 3 fields"):
+        for s in splits:
+            list(read_csv(s, {}, None))
+    whole = split_files(list(list_inputs((str(path),))), 1 << 30)
+    got = [r for s in whole for b in read_csv(s, {}, None, 64) for r in b.records]
+    assert got == [dict(zip(HEADER, r, strict=True)) for r in rows]
