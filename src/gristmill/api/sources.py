@@ -63,11 +63,11 @@ def read_csv(
     the file and offset.
 
     Quoted fields may hold newlines in dict rows: a batch never ends inside a quoted field.
-    Files are still split at line ends (every ``split_size`` bytes, 16-128MB by default), so a
-    record that crosses a split boundary would be cut; ``multiline=True`` (Spark's
-    ``multiLine``) reads each file as one split instead, for files whose quoted fields hold
-    newlines. Blocks of ``batch_format="pyarrow"`` are cut at line ends as well, so quoted
-    newlines (and ``multiline``) are not supported there.
+    Files are still split at line ends (every ``split_size`` bytes, 16-128MB by default), and
+    a record that crosses a split boundary fails the job naming its line; ``multiline=True``
+    (Spark's ``multiLine``) reads each file as one split, for files whose quoted fields hold
+    newlines. Blocks of ``batch_format="pyarrow"`` are cut at line ends, so quoted newlines
+    (and ``multiline``) are not supported there.
 
     With ``batch_format="pyarrow"`` pyarrow parses each block into a ``pyarrow.Table`` with
     typed columns (types inferred from each file's first megabyte; a later value that does not
