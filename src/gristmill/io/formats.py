@@ -9,6 +9,7 @@ so a bad record is reported by file, line and byte offset. Must not import `runt
 from __future__ import annotations
 
 import bz2
+import collections
 import csv
 import gzip
 import itertools
@@ -352,12 +353,17 @@ def _scan_lines(lines: list[str]) -> list[Any] | None:
 
 
 def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
-    """The first record of the file (a quoted name may hold a newline); only its first block
-    is read."""
+    """The first record of the file, read line by line only as far as it goes (a quoted name
+    may hold a newline)."""
     whole = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
-    for _origin, _lines, rows, _starts in _csv_blocks(whole, options, None, CHUNK):
-        return rows[0] if rows else []
-    return []
+    try:
+        with open_split(whole) as f:
+            lines = (raw.decode("utf-8") for raw in iter(f.readline, b""))
+            return next(csv.reader(lines, **options), [])
+    except UnicodeDecodeError:
+        raise InputFormatError(f"invalid UTF-8 in the header line of {split.path}") from None
+    except (EOFError, OSError, zlib.error) as exc:
+        raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
 
 
 def csv_columns(split: FileSplit, header: list[str], columns: tuple[str, ...] | None) -> list[int]:
@@ -479,11 +485,7 @@ def _csv_blocks(
             held = []
         lines, kept = _decode(split, offset, block, line, on_bad)
         origin = Origin(split.path, offset, line, block, kept)
-        if quote is None or kept is not None or quote.encode() not in block:
-            parsed: tuple[list[list[str]], list[int] | None] | None
-            parsed = list(csv.reader(lines, **options)), None
-        else:
-            parsed = _quoted_rows(block, lines, options, sentinel)
+        parsed = _block_rows(block, lines, kept, quote, options=options, sentinel=sentinel)
         if parsed is None:
             held, need = [(offset, block)], 2 * len(block)
             continue
@@ -494,15 +496,50 @@ def _csv_blocks(
         offset, block = held[0][0], b"".join(b for _, b in held)
         lines, kept = _decode(split, offset, block, line, on_bad)
         origin = Origin(split.path, offset, line, block, kept)
-        if not split.compressed and split.end < split.file_size:
-            raise InputFormatError(
-                f"a quoted field holding newlines runs past the end of a split, at "
-                f"{origin.locate(_open_row_line(lines, options, sentinel))}; read files whose "
-                "quoted fields hold newlines with read_csv(..., multiline=True)"
+        parsed = _block_rows(block, lines, kept, quote, options=options, sentinel=sentinel)
+        if parsed is None:
+            if not split.compressed and split.end < split.file_size:
+                where = origin.locate(_open_row_line(lines, options, sentinel))
+                raise InputFormatError(
+                    f"a quoted field holding newlines runs past the end of a split, at "
+                    f"{where}; read files whose quoted fields hold newlines with "
+                    "read_csv(..., multiline=True)"
+                )
+            # The file ends inside a quoted field: rows as `csv` reads them (it keeps the rest).
+            parsed = (
+                _exact_rows(block, options)
+                if kept is None
+                else (list(csv.reader(lines, **options)), None)
             )
-        # The file ends inside a quoted field: rows as `csv` reads them (it keeps the rest).
-        rows, starts = _exact_rows(block, options)
-        yield origin, len(lines), rows, starts
+        yield origin, len(lines), parsed[0], parsed[1]
+
+
+def _block_rows(
+    block: bytes,
+    lines: list[str],
+    kept: list[int] | None,
+    quote: str | None,
+    *,
+    options: dict[str, Any],
+    sentinel: str,
+) -> tuple[list[list[str]], list[int] | None] | None:
+    """Rows of a block (and their start lines), or None if it ends inside a quoted field."""
+    if quote is None or quote.encode() not in block:
+        return list(csv.reader(lines, **options)), None
+    if kept is not None:
+        # Undecodable lines were skipped (skip mode): the exact text is gone, so fields that
+        # span lines lose their newlines here, but a block still never ends inside one.
+        if not _closed(lines, options, sentinel):
+            return None
+        return list(csv.reader(lines, **options)), None
+    return _quoted_rows(block, lines, options, sentinel)
+
+
+def _closed(lines: list[str], options: dict[str, Any], sentinel: str) -> bool:
+    """Whether every quoted field of `lines` closes within them."""
+    loose = {**options, "strict": False}  # strict mode would raise at an open field's end
+    rows = collections.deque(csv.reader([*lines, sentinel], **loose), maxlen=1)
+    return bool(rows) and _is_sentinel(rows[0], sentinel, options)
 
 
 def _quoted_rows(
@@ -513,13 +550,13 @@ def _quoted_rows(
     Most such blocks have no field spanning lines: one parse of the bare lines shows it (a
     row per line, and the sentinel line a row of its own).
     """
-    rows = list(csv.reader([*lines, sentinel], **options))
+    rows = list(csv.reader([*lines, sentinel], **{**options, "strict": False}))
     closed = _is_sentinel(rows[-1], sentinel, options)
-    if len(rows) == len(lines) + 1 and closed:
-        rows.pop()
-        return rows, None
     if not closed:
         return None  # the last quoted field is still open
+    if len(rows) == len(lines) + 1 and not options.get("strict"):
+        rows.pop()
+        return rows, None
     return _exact_rows(block, options)
 
 
@@ -543,7 +580,7 @@ def _exact_rows(block: bytes, options: dict[str, Any]) -> tuple[list[list[str]],
 
 def _open_row_line(lines: list[str], options: dict[str, Any], sentinel: str) -> int:
     """The line on which the row still open at the end of `lines` starts."""
-    reader = csv.reader([*lines, sentinel], **options)
+    reader = csv.reader([*lines, sentinel], **{**options, "strict": False})
     start = previous = 0
     for _ in reader:
         start, previous = previous, reader.line_num

@@ -192,3 +192,36 @@ def test_a_quoted_newline_across_a_split_boundary_fails_naming_multiline(tmp_pat
     whole = split_files(list(list_inputs((str(path),))), 1 << 30)
     got = [r for s in whole for b in read_csv(s, {}, None, 64) for r in b.records]
     assert got == [dict(zip(HEADER, r, strict=True)) for r in rows]
+
+
+def test_a_record_closing_inside_its_split_near_the_end_is_read(tmp_path: Path) -> None:
+    # A block held open by a multi-line record, then the split ends: the record closed inside
+    # the split, so its rows are read (the review found this failing as "crosses a split").
+    path = tmp_path / "near.csv"
+    for n in range(100, 140, 3):
+        record = b'x,"open\nclose"\n'
+        body = b"".join(b"r%03d,%d\n" % (i, i) for i in range(n))
+        data = b"a,b\n" + body + record + b"".join(b"s%03d,%d\n" % (i, i) for i in range(10))
+        path.write_bytes(data)
+        with path.open(newline="") as f:
+            expected = list(csv.DictReader(f))
+        inside = data.index(record) + record.index(b"\n") + 1
+        for split_size in range(inside + 1, len(data), 5):
+            splits = split_files(list(list_inputs((str(path),))), split_size)
+            for chunk in (64, 128):
+                got = [r for s in splits for b in read_csv(s, {}, None, chunk) for r in b.records]
+                assert got == expected, (n, split_size, chunk)
+
+
+def test_the_header_is_read_alone_so_skip_mode_can_skip_bad_lines_below_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad-utf8.csv"
+    path.write_bytes(b"a,b\n1,2\n\xff,3\n4,5\n")
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
+    skipped: list[str] = []
+    got = [r for b in read_csv(split, {}, lambda w, e: skipped.append(e)) for r in b.records]
+    assert got == [{"a": "1", "b": "2"}, {"a": "4", "b": "5"}] and skipped == ["invalid UTF-8"]
+    path.write_bytes(b"a,\xff\n1,2\n")
+    with pytest.raises(InputFormatError, match="invalid UTF-8 in the header line"):
+        list(read_csv(split_files(list(list_inputs((str(path),))), 1 << 20)[0], {}, None))
