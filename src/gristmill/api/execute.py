@@ -25,12 +25,20 @@ TABLE_SHARE = 4  # a broadcast table chosen on its own takes at most 1/4 of the 
 
 def plan_for(node: Node, config: Config, collect: Collect | None = None) -> StageGraph:
     """The stage graph `node` runs as under `config`; without `collect`, broadcast join sides
-    are not run and show as pending."""
+    are not run: they show as pending, with their own plans as `sides` (for explain)."""
     settings = JoinSettings(
         config.broadcast_threshold, config.memory // TABLE_SHARE, config.skip_bad_records
     )
-    lowered = lower_joins(node, settings, collect)
-    return plan(lowered, split_size=config.split_size, default_partitions=config.partitions)
+    pending: list[Node] = []
+    lowered = lower_joins(node, settings, collect, None if collect else pending)
+    graph = plan(lowered, split_size=config.split_size, default_partitions=config.partitions)
+    if not pending:
+        return graph
+    sides = tuple(
+        plan(side, split_size=config.split_size, default_partitions=config.partitions)
+        for side in pending
+    )
+    return dataclasses.replace(graph, sides=sides)
 
 
 def execute(

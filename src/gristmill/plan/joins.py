@@ -63,14 +63,20 @@ class JoinSettings:
     skip_bad_records: bool = False
 
 
-def lower_joins(root: Node, settings: JoinSettings, collect: Collect | None) -> Node:
+def lower_joins(
+    root: Node,
+    settings: JoinSettings,
+    collect: Collect | None,
+    pending: list[Node] | None = None,
+) -> Node:
     """`root` with every `Join` replaced by core nodes; broadcast sides run through `collect`.
 
-    Without `collect`, a broadcast join shows as ``broadcast_join[pending]`` (for explain).
+    Without `collect`, a broadcast join shows as ``broadcast_join[pending]`` (for explain),
+    and its side, not run, is appended to `pending`.
     """
     if not _has_join(root, set()):
         return root
-    return _Lowering(settings, collect, _hidden_order(root)).lower(root)
+    return _Lowering(settings, collect, _hidden_order(root), pending).lower(root)
 
 
 def _has_join(node: Node, seen: set[int]) -> bool:
@@ -121,6 +127,7 @@ class _Lowering:
     settings: JoinSettings
     collect: Collect | None
     hidden: set[int]
+    pending: list[Node] | None = None
     memo: dict[int, Node] = dataclasses.field(default_factory=dict)
     collected: dict[int, list[Any]] = dataclasses.field(default_factory=dict)
 
@@ -161,6 +168,8 @@ class _Lowering:
             return shuffle_join(left, right, join)
         name = "broadcast_left_join" if join.keep_unmatched_left else "broadcast_join"
         if self.collect is None:
+            if self.pending is not None and all(right is not p for p in self.pending):
+                self.pending.append(right)
             op = Op(OpKind.FLAT_MAP, fns.BroadcastJoin({}, join.keep_unmatched_left), name)
             return Narrow(left, Op(op.kind, op.fn, f"{name}[pending]"))
         records = self.collected.get(id(right))

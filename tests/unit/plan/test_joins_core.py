@@ -296,3 +296,16 @@ def test_a_failing_broadcast_side_is_named() -> None:
         JobFailedError, match=r"right side of a broadcast join .* failed: .*no three"
     ):
         ds.collect(config=INLINE)
+
+
+def test_explain_shows_the_broadcast_sides_own_stages(capsys: pytest.CaptureFixture[str]) -> None:
+    big = gm.from_items([(k % 3, k) for k in range(30)], partitions=3)
+    small = gm.from_items([(k, f"n{k}") for k in range(3)], partitions=1).filter(bool)
+    joined(big.join(small)).explain(config=INLINE)
+    out = capsys.readouterr().out
+    side = out.split("Broadcast side 1 (run first, as its own job):\n", 1)[1]
+    assert "broadcast_join[pending]" in out
+    assert side.splitlines()[0].strip() == "Stage 0: 1 tasks -> result"
+    assert "filter(bool)" in side
+    # Explain runs nothing: no table was built.
+    assert "keys]" not in out
