@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import gristmill
 from benchmarks import workloads as wl
@@ -316,7 +317,7 @@ def more_workloads(
     workload: str, size: str, out: str, workers: int
 ) -> tuple[str, list[Tool], Callable[[list[str]], str]]:
     """Input, tools and output check of the etl, grep and highcard workloads."""
-    kw = {"workers": workers, "size": size, "peer": peer, "tool": Tool}
+    kw: dict[str, Any] = {"workers": workers, "size": size, "peer": peer, "tool": Tool}
     if workload == "etl":
         orders, products = wl.orders_data(size)
         return orders, wl.etl_tools(orders, products, out, **kw), wl.parquet_digest
@@ -469,14 +470,15 @@ def write_results(rows: list[Row], command: str) -> None:
     """Merge `rows` into results.csv (replacing the same workload and size) and RESULTS.md."""
     os.makedirs(RESULTS, exist_ok=True)
     csv_path = os.path.join(RESULTS, "results.csv")
-    # A full run replaces its workload and size; an --only run just the tools it ran.
-    fresh = {(r.workload, r.size, r.tool if ONLY else "") for r in rows}
-    merged = [
-        (r, c)
-        for r, c in _previous(csv_path)
-        if (r.workload, r.size, r.tool if ONLY else "") not in fresh
-    ]
-    merged += [(r, command) for r in rows]
+    # A full run replaces its workload and size; an --only run just the tools it ran, each
+    # in its old place, so a cell keeps its order and its first tool (the baseline) stays.
+    cells = {(r.workload, r.size) for r in rows} if not ONLY else set()
+    remeasured = {(r.workload, r.size, r.tool): (r, command) for r in rows}
+    merged = []
+    for r, c in _previous(csv_path):
+        if (r.workload, r.size) not in cells:
+            merged.append(remeasured.pop((r.workload, r.size, r.tool), (r, c)))
+    merged += list(remeasured.values())
     merged.sort(key=lambda rc: (rc[0].workload, parse_size(rc[0].size)))  # stable: tool order
     base: dict[tuple[str, str], float] = {}
     for r, _ in merged:  # the first tool measured in a cell is its baseline

@@ -67,8 +67,9 @@ class Config:
     resume: bool = False  # reuse the committed tasks of a killed earlier run of the same job
     # lz4 for the binary-record sort's runs too: 2.4x less scratch for TeraSort data, more CPU
     compress_sort_runs: bool = False
-    # A join whose right side's inputs are at most this many bytes broadcasts it (when a
-    # shuffle follows the join); 0 turns that off. Spark's autoBroadcastJoinThreshold.
+    # A join whose right side's inputs are at most this many bytes broadcasts it (when an
+    # aggregation follows the join through record-wise ops); 0 turns that off. Spark's
+    # autoBroadcastJoinThreshold.
     broadcast_threshold: int = 10 * 1024**2
 
     def __post_init__(self) -> None:

@@ -197,7 +197,9 @@ class Dataset:
         its own only when `other`'s inputs total at most ``Config.broadcast_threshold`` and
         record-wise ops lead from the join to an aggregation (``reduce_by_key``,
         ``combine_by_key``, ``count_by_value``), so its output order cannot show; that
-        aggregation's function is then taken to be commutative, as Spark does.
+        aggregation's function is then taken to be commutative, as Spark does. It does not
+        when the built table would take over a quarter of the memory budget, when the join is
+        given `partitions`, or in skip mode (where ``broadcast=True`` is refused).
 
         >>> import gristmill as gm
         >>> cfg = gm.Config(executor="inline", progress=False)
@@ -229,6 +231,8 @@ class Dataset:
         if broadcast not in (True, False, None):
             raise UsageError(f"broadcast must be True, False or None, got {broadcast!r}")
         partitions = _check_partitions(partitions)
+        if broadcast is True and partitions is not None:
+            raise UsageError("partitions= sizes a join's shuffle; a broadcast join has none")
         return Dataset(Join(self._node, other.node, partitions, left, broadcast))
 
     def distinct(self, partitions: int | None = None) -> Dataset:

@@ -11,6 +11,7 @@ from typing import Any
 
 from gristmill.config import Config
 from gristmill.errors import JobFailedError
+from gristmill.io.commit import OutputCommitter
 from gristmill.plan.joins import Collect, JoinSettings, lower_joins
 from gristmill.plan.logical import Node
 from gristmill.plan.planner import plan
@@ -53,6 +54,8 @@ def execute(
     cfg = config or Config.resolve()
     listener = default_listener(cfg.progress)
     listeners = [listener] if listener is not None else []
+    if output is not None:  # refuse an existing output before any broadcast side runs
+        OutputCommitter(output, "check", overwrite=overwrite).check()
     graph = resolve_plan(node, cfg, listeners)
     return run_job(graph, sink, cfg, output=output, overwrite=overwrite, listeners=listeners)
 

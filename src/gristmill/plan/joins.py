@@ -114,9 +114,10 @@ def _hidden_order(root: Node) -> set[int]:
         elif isinstance(node, Narrow):
             stack.append((node.parent, now and node.op.kind in ORDER_BLIND_OPS))
         elif isinstance(node, Join):
-            # The left side flows on as the join's output; the right side becomes a table.
+            # Both sides' orders reach the join's output: the left's as the output's order,
+            # the right's as the order of a key's matches (a table's values, a group's).
             stack.append((node.left, now))
-            stack.append((node.right, True))
+            stack.append((node.right, now))
         else:
             stack.extend((parent, now) for parent in _parents(node))
     return {key for key, value in hidden.items() if value}
@@ -170,8 +171,8 @@ class _Lowering:
         if self.collect is None:
             if self.pending is not None and all(right is not p for p in self.pending):
                 self.pending.append(right)
-            op = Op(OpKind.FLAT_MAP, fns.BroadcastJoin({}, join.keep_unmatched_left), name)
-            return Narrow(left, Op(op.kind, op.fn, f"{name}[pending]"))
+            fn = fns.BroadcastJoin({}, join.keep_unmatched_left)
+            return Narrow(left, Op(OpKind.FLAT_MAP, fn, f"{name}[pending]"))
         records = self.collected.get(id(right))
         if records is None:  # a side used by two joins runs once
             records = self.collected[id(right)] = self.collect(right, small)

@@ -111,8 +111,9 @@ class Stage:
 class StageGraph:
     """Stages in dependency order; the last one is the final stage.
 
-    `sides` are the graphs of broadcast join sides, already run as jobs of their own: their
-    inputs count among the job's inputs (manifest, resume, change checks).
+    `sides` are the graphs of broadcast join sides, which run first as jobs of their own
+    (for explain, planned but not run): their inputs count among the job's inputs (manifest,
+    resume, change checks).
     """
 
     stages: tuple[Stage, ...]

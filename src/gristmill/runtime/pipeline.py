@@ -20,8 +20,8 @@ from gristmill.shuffle.reader import Values
 
 BATCH = 4096
 # Input records per fused pass of a pipeline's last record-wise ops: their output (a flat_map's
-# words, say) is consumed while it is still in the core's L2 cache. A whole 1MB batch of lines
-# made ~100k pairs, which the shuffle writer then read back from memory: 22% slower.
+# words, say) is consumed while it is still in the core's L2 cache. A whole batch of lines at
+# once (1MB then, ~100k pairs) made the shuffle writer read them back from memory: 22% slower.
 SUB_BATCH = 256
 LOCATION_ATTR = "gristmill_location"
 

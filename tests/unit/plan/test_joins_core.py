@@ -116,7 +116,7 @@ def test_broadcast_joins_nest_and_a_self_join_plans_once() -> None:
     inner = a.join(b).map(lambda kv: (kv[0], kv[1][0]))
     got = dict(joined(inner.join(c)).collect(config=INLINE))
     assert got == {(k, f"c{k}"): k * 10 for k in range(0, 20, 6)}
-    # The right side is itself a join (its own broadcast runs inside the side's job).
+    # The right side is itself a join: its own broadcast side runs first, as another job.
     side = b.join(c).map(lambda kv: (kv[0], kv[1][0] + kv[1][1]))
     got = dict(joined(a.join(side)).collect(config=INLINE))
     assert got == {(k, f"b{k}c{k}"): k * 10 for k in range(0, 20, 6)}
@@ -309,3 +309,42 @@ def test_explain_shows_the_broadcast_sides_own_stages(capsys: pytest.CaptureFixt
     assert "filter(bool)" in side
     # Explain runs nothing: no table was built.
     assert "keys]" not in out
+
+
+def test_a_join_inside_a_right_side_keeps_its_shuffle_when_the_outer_order_shows() -> None:
+    # The right side's order is the order of a key's matches in the outer join's output.
+    il = gm.from_items([("k", 1), ("k", 2)], partitions=1)
+    ir = gm.from_items([("k", "x"), ("k", "y")], partitions=1)
+    inner = il.join(ir).map(lambda kv: ("key", kv[1]))
+    outer = gm.from_items([("key", 0)]).join(inner, broadcast=False, partitions=1)
+    assert "broadcast_join[pending]" not in op_names(outer)
+    shuffled = il.join(ir, broadcast=False).map(lambda kv: ("key", kv[1]))
+    expected = gm.from_items([("key", 0)]).join(shuffled, broadcast=False, partitions=1)
+    assert outer.collect(config=INLINE) == expected.collect(config=INLINE)
+
+
+def test_partitions_are_refused_for_an_asked_broadcast() -> None:
+    ds = gm.from_items([("k", 1)])
+    with pytest.raises(UsageError, match="a broadcast join has none"):
+        ds.join(ds, partitions=4, broadcast=True)
+
+
+def test_an_existing_output_is_refused_before_the_broadcast_side_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gristmill.api import execute as ex
+    from gristmill.errors import OutputExistsError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    ran: list[Any] = []
+
+    def collect_side(*args: Any, **kw: Any) -> Any:
+        ran.append(args)
+        raise AssertionError("the side ran")
+
+    monkeypatch.setattr(ex, "collect_side", collect_side)
+    ds = joined(gm.from_items([("k", 1)]).join(gm.from_items([("k", "a")])))
+    with pytest.raises(OutputExistsError):
+        ds.write_text(str(out), config=INLINE)
+    assert ran == []
