@@ -32,14 +32,11 @@ def plan_for(node: Node, config: Config, collect: Collect | None = None) -> Stag
     )
     pending: list[Node] = []
     lowered = lower_joins(node, settings, collect, None if collect else pending)
-    graph = plan(lowered, split_size=config.split_size, default_partitions=config.partitions)
-    if not pending:
-        return graph
-    sides = tuple(
-        plan(side, split_size=config.split_size, default_partitions=config.partitions)
-        for side in pending
+    graph, *sides = (
+        plan(root, split_size=config.split_size, default_partitions=config.partitions)
+        for root in (lowered, *pending)
     )
-    return dataclasses.replace(graph, sides=sides)
+    return dataclasses.replace(graph, sides=tuple(sides)) if sides else graph
 
 
 def execute(

@@ -212,6 +212,4 @@ def from_items(items: Iterable[Any], partitions: int | None = None) -> Dataset:
         partitions = max(min(len(data), 2), min(64, math.ceil(len(data) / 100_000)))
     if partitions < 1:
         raise UsageError(f"partitions must be at least 1, got {partitions}")
-    size = math.ceil(len(data) / partitions) if data else 0
-    chunks = tuple(tuple(data[i * size : (i + 1) * size]) for i in range(partitions))
-    return Dataset(Source(ItemsSource(chunks)))
+    return Dataset(Source(ItemsSource.cut(data, partitions)))

@@ -35,6 +35,7 @@ MIN_CHUNK = 16 << 10
 # Columnar blocks (pyarrow tables, numpy records) cost about their bytes and are worked on
 # by C++ loops, so they are larger: per-block costs amortise.
 BLOCK, MIN_BLOCK = 4 << 20, 256 << 10
+LARGE_BUDGET = 256 * 1024**2  # from here, pyarrow blocks take their full size
 CSV_BLOCK_MAX = 32 << 20  # pyarrow CSV blocks at large budgets (1/16 of the budget up to this)
 
 
@@ -61,7 +62,7 @@ def block_for(memory: int, *, table: bool = False) -> int:
     >>> block_for(32 * 1024**2, table=True) // 1024
     256
     """
-    if table and memory < 256 * 1024**2:
+    if table and memory < LARGE_BUDGET:
         return max(64 << 10, min(1 << 20, memory // 128))
     return max(MIN_BLOCK, min(BLOCK, memory // 32))
 
@@ -162,10 +163,18 @@ def _line_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, bytes]]:
             else:
                 pos = _align(f, split.start)
                 yield from _ranged_blocks(f, pos, split.end, chunk)
-    except (EOFError, OSError, zlib.error) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise InputFormatError(f"{split.path}: input file disappeared ({exc})") from exc
-        raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise _read_error(split, exc) from exc
+
+
+READ_ERRORS = (EOFError, OSError, zlib.error)  # what reading a (compressed) file can raise
+
+
+def _read_error(split: FileSplit, exc: BaseException) -> InputFormatError:
+    """The error naming `split`'s file for `exc`, one of `READ_ERRORS`."""
+    if isinstance(exc, FileNotFoundError):
+        return InputFormatError(f"{split.path}: input file disappeared ({exc})")
+    return CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}")
 
 
 class CorruptFileError(InputFormatError):
@@ -362,8 +371,8 @@ def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
             return next(csv.reader(lines, **options), [])
     except UnicodeDecodeError:
         raise InputFormatError(f"invalid UTF-8 in the header line of {split.path}") from None
-    except (EOFError, OSError, zlib.error) as exc:
-        raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise _read_error(split, exc) from exc
 
 
 def csv_columns(split: FileSplit, header: list[str], columns: tuple[str, ...] | None) -> list[int]:
@@ -474,29 +483,32 @@ def _csv_blocks(
     quote = _quote_char(options)
     sentinel = _sentinel(options)
     line: int | None = 1 if split.start == 0 else None
-    held: list[tuple[int, bytes]] = []  # blocks joined while a quoted field runs on
-    need = 0
+
+    def parse(offset: int, block: bytes) -> tuple[Origin, list[str], list[int] | None, Rows]:
+        lines, kept = _decode(split, offset, block, line, on_bad)
+        parsed = _block_rows(block, lines, kept, quote, options=options, sentinel=sentinel)
+        return Origin(split.path, offset, line, block, kept), lines, kept, parsed
+
+    held: list[bytes] = []  # blocks joined while a quoted field runs on, from `held_at`
+    held_at = held_bytes = need = 0
     for offset, block in _line_blocks(split, chunk):
         if held:
-            held.append((offset, block))
-            if sum(len(b) for _, b in held) < need:
+            held.append(block)
+            held_bytes += len(block)
+            if held_bytes < need:
                 continue  # wait for twice as many bytes: re-parsing stays linear overall
-            offset, block = held[0][0], b"".join(b for _, b in held)
+            offset, block = held_at, b"".join(held)
             held = []
-        lines, kept = _decode(split, offset, block, line, on_bad)
-        origin = Origin(split.path, offset, line, block, kept)
-        parsed = _block_rows(block, lines, kept, quote, options=options, sentinel=sentinel)
+        origin, lines, kept, parsed = parse(offset, block)
         if parsed is None:
-            held, need = [(offset, block)], 2 * len(block)
+            held, held_at, held_bytes, need = [block], offset, len(block), 2 * len(block)
             continue
         yield origin, len(lines), parsed[0], parsed[1]
         if line is not None:
             line = _next_line(line, lines, kept, block)
     if held:
-        offset, block = held[0][0], b"".join(b for _, b in held)
-        lines, kept = _decode(split, offset, block, line, on_bad)
-        origin = Origin(split.path, offset, line, block, kept)
-        parsed = _block_rows(block, lines, kept, quote, options=options, sentinel=sentinel)
+        block = b"".join(held)
+        origin, lines, kept, parsed = parse(held_at, block)
         if parsed is None:
             if not split.compressed and split.end < split.file_size:
                 where = origin.locate(_open_row_line(lines, options, sentinel))
@@ -514,6 +526,11 @@ def _csv_blocks(
         yield origin, len(lines), parsed[0], parsed[1]
 
 
+# A block's CSV rows and the line each starts on (None: one row per line), or None while a
+# quoted field is still open at its end.
+Rows = tuple[list[list[str]], list[int] | None] | None
+
+
 def _block_rows(
     block: bytes,
     lines: list[str],
@@ -522,7 +539,7 @@ def _block_rows(
     *,
     options: dict[str, Any],
     sentinel: str,
-) -> tuple[list[list[str]], list[int] | None] | None:
+) -> Rows:
     """Rows of a block (and their start lines), or None if it ends inside a quoted field."""
     if quote is None or quote.encode() not in block:
         return list(csv.reader(lines, **options)), None
@@ -535,22 +552,25 @@ def _block_rows(
     return _quoted_rows(block, lines, options, sentinel)
 
 
+def _sentinel_reader(lines: list[str], options: dict[str, Any], sentinel: str) -> Any:
+    """A csv reader of `lines` and then the sentinel line, never strict: strict mode would
+    raise at the end of a field still open."""
+    return csv.reader([*lines, sentinel], **{**options, "strict": False})
+
+
 def _closed(lines: list[str], options: dict[str, Any], sentinel: str) -> bool:
     """Whether every quoted field of `lines` closes within them."""
-    loose = {**options, "strict": False}  # strict mode would raise at an open field's end
-    rows = collections.deque(csv.reader([*lines, sentinel], **loose), maxlen=1)
+    rows = collections.deque(_sentinel_reader(lines, options, sentinel), maxlen=1)
     return bool(rows) and _is_sentinel(rows[0], sentinel, options)
 
 
-def _quoted_rows(
-    block: bytes, lines: list[str], options: dict[str, Any], sentinel: str
-) -> tuple[list[list[str]], list[int] | None] | None:
+def _quoted_rows(block: bytes, lines: list[str], options: dict[str, Any], sentinel: str) -> Rows:
     """Rows of a block that holds a quote character, or None if it ends inside a quoted field.
 
     Most such blocks have no field spanning lines: one parse of the bare lines shows it (a
     row per line, and the sentinel line a row of its own).
     """
-    rows = list(csv.reader([*lines, sentinel], **{**options, "strict": False}))
+    rows = list(_sentinel_reader(lines, options, sentinel))
     closed = _is_sentinel(rows[-1], sentinel, options)
     if not closed:
         return None  # the last quoted field is still open
@@ -580,7 +600,7 @@ def _exact_rows(block: bytes, options: dict[str, Any]) -> tuple[list[list[str]],
 
 def _open_row_line(lines: list[str], options: dict[str, Any], sentinel: str) -> int:
     """The line on which the row still open at the end of `lines` starts."""
-    reader = csv.reader([*lines, sentinel], **{**options, "strict": False})
+    reader = _sentinel_reader(lines, options, sentinel)
     start = previous = 0
     for _ in reader:
         start, previous = previous, reader.line_num
@@ -624,7 +644,7 @@ def read_split(
             # Typed columns cost about their bytes, with no per-word lists as text has: larger
             # blocks, so per-block costs (a batch function's call, the partial results it
             # hands on) amortise. 32MB rather than 16MB: ETL 1GB 2.38-2.46 -> 2.30-2.33 s.
-            large = memory >= 256 * 1024**2
+            large = memory >= LARGE_BUDGET
             csv_blocks = min(CSV_BLOCK_MAX, memory // 16) if large else blocks
             return read_csv_table(split, csv_options, on_bad, csv_blocks, columns, types=types)
     if fmt is Format.PARQUET:

@@ -199,10 +199,7 @@ class _Lowering:
 
 def _as_items(records: list[Any]) -> Node:
     """A collected right side as in-memory partitions, for a shuffle join after all."""
-    parts = max(1, math.ceil(len(records) / FALLBACK_ITEMS))
-    size = math.ceil(len(records) / parts) if records else 0
-    chunks = tuple(tuple(records[i * size : (i + 1) * size]) for i in range(parts))
-    return Source(ItemsSource(chunks))
+    return Source(ItemsSource.cut(records, max(1, math.ceil(len(records) / FALLBACK_ITEMS))))
 
 
 def table_bytes(table: dict[Any, tuple[Any, ...]]) -> int:
@@ -265,12 +262,12 @@ def _source_bytes(node: Source) -> int:
     src = node.source
     if isinstance(src, FileSource):
         return sum(f.size for f in list_inputs(src.paths))
-    items = list(itertools.chain.from_iterable(src.partitions))
-    if not items:
+    count = sum(map(len, src.partitions))
+    if not count:
         return 0
-    sample = items[:ITEMS_SAMPLE]
+    sample = list(itertools.islice(itertools.chain.from_iterable(src.partitions), ITEMS_SAMPLE))
     try:
         per_item = len(cloudpickle.dumps(sample)) / len(sample)
     except Exception:
-        return len(items) * 1024  # cannot tell: a large guess keeps big sides shuffled
-    return int(per_item * len(items))
+        return count * 1024  # cannot tell: a large guess keeps big sides shuffled
+    return int(per_item * count)

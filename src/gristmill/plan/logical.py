@@ -7,7 +7,8 @@ sources, ops and shuffle specs, so plans print, pickle and compare. No engine im
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,16 @@ class ItemsSource:
     """In-memory items, already cut into partitions (each a tuple of records)."""
 
     partitions: tuple[tuple[Any, ...], ...]
+
+    @classmethod
+    def cut(cls, items: Sequence[Any], partitions: int) -> ItemsSource:
+        """`items` in `partitions` contiguous partitions of equal size (the last smaller).
+
+        >>> ItemsSource.cut([1, 2, 3], 2).partitions
+        ((1, 2), (3,))
+        """
+        size = math.ceil(len(items) / partitions) if items else 0
+        return cls(tuple(tuple(items[i * size : (i + 1) * size]) for i in range(partitions)))
 
 
 class ShuffleKind(enum.Enum):

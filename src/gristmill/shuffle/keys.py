@@ -66,6 +66,9 @@ def bucket_pairs(pairs: Iterable[tuple[Any, Any]], num_partitions: int) -> list[
     return buckets
 
 
+TUPLE_RANK, LIST_RANK = 5, 6  # order_key's type families of the sequences
+
+
 def order_key(key: Any) -> Any:
     """Sort key giving a total order over mixed types (None < numbers < NaN < str < bytes < ...).
 
@@ -81,9 +84,9 @@ def order_key(key: Any) -> Any:
     if isinstance(key, bytes):
         return (4, key)
     if isinstance(key, tuple):
-        return (5, tuple(order_key(item) for item in key))
+        return (TUPLE_RANK, tuple(order_key(item) for item in key))
     if isinstance(key, list):  # apart from tuples: [1] != (1,), so they must not interleave
-        return (6, tuple(order_key(item) for item in key))
+        return (LIST_RANK, tuple(order_key(item) for item in key))
     return (7, type(key).__qualname__, key)
 
 
@@ -130,7 +133,8 @@ def sort_pairs(
 def type_rank(key: Any) -> Any:
     """The part of `order_key` that says which type family a key is in."""
     if isinstance(key, (tuple, list)):
-        return (order_key(key)[0], tuple(type_rank(item) for item in key))
+        rank = TUPLE_RANK if isinstance(key, tuple) else LIST_RANK
+        return (rank, tuple(type_rank(item) for item in key))
     return order_key(key)[:1]
 
 
