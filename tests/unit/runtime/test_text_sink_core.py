@@ -1,0 +1,41 @@
+"""The text sink's batch formatting against its one-record definition (`text_line`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gristmill.runtime.sinks import text_line, text_lines
+from gristmill.shuffle.reader import Values
+
+scalars = st.one_of(
+    st.text(max_size=5), st.integers(), st.floats(allow_nan=False), st.none(), st.booleans()
+)
+records = st.one_of(
+    st.tuples(scalars, scalars),  # the usual keyed pair
+    st.tuples(scalars, st.lists(scalars, max_size=3)),
+    st.tuples(scalars, scalars, scalars),
+    st.lists(scalars, min_size=2, max_size=2),  # a pair as a list is str()-ed, not split
+    scalars,
+)
+
+
+def oracle(batch: list[Any]) -> str:
+    return "".join(text_line(record) + "\n" for record in batch)
+
+
+@given(st.lists(records, max_size=20))
+def test_batches_format_as_their_records_one_by_one(batch: list[Any]) -> None:
+    assert text_lines(batch) == oracle(batch)
+
+
+@given(st.lists(st.tuples(scalars, scalars), min_size=1, max_size=20))
+def test_pure_pair_batches_take_the_fast_path_with_the_same_text(batch: list[Any]) -> None:
+    assert text_lines(batch) == oracle(batch)
+
+
+def test_a_group_of_values_in_a_pair_batch_is_written_as_its_list() -> None:
+    batch = [("a", 1), ("b", Values(iter([1, 2])))]
+    assert text_lines(batch) == "a\t1\nb\t[1, 2]\n"
