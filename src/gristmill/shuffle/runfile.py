@@ -1,8 +1,10 @@
 """Run files: the on-disk format of shuffle data and spills.
 
 A run is a sequence of frames, then a pickled index and a trailer. A frame is one batch of
-records, pickled, lz4-compressed, with a CRC32 of the compressed bytes that is checked before
-anything is unpickled, so a corrupt block is detected and never consumed. The index lists
+records, pickled, lz4-compressed, with a checksum of the compressed bytes that is checked
+before anything is unpickled, so a corrupt block is detected and never consumed. The checksum
+is XXH3-64 (as RocksDB's block checksums): zlib's CRC32 ran at 2.6 GB/s here, a fifth of a
+1GB sort's CPU for a checksum of every byte written and read; XXH3 runs at 12 GB/s. The index lists
 each frame's partition, position, record count and (for sorted runs) first and last key, so a
 reducer reads only its own frames.
 
@@ -22,20 +24,22 @@ import dataclasses
 import os
 import pickle
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 import lz4.block
+import xxhash
 
 from gristmill.errors import GristmillError
 from gristmill.faults import disk_full
 from gristmill.io.fs import space_checked
 
-_HEADER = struct.Struct("<III")  # compressed length, raw length, crc32 of the compressed bytes
+_HEADER = struct.Struct("<IIQ")  # compressed length, raw length, XXH3-64 of the compressed bytes
 _TRAILER = struct.Struct("<Q8s")  # index offset, magic
-_MAGIC = b"GMRUN002"  # 002: block frames hold their rows as they are (001: pickled, lz4)
+# 003: XXH3-64 frame checksums (002: CRC32; block frames hold their rows as they are)
+_MAGIC = b"GMRUN003"
+_checksum = xxhash.xxh3_64_intdigest
 # Small frames (sorted runs cut them to an eighth of a reducer's slice) would cost a syscall
 # each, and under dirty-page pressure every write is throttled on its own: writes go through
 # a 1MB buffer, and adjacent frames are read in spans of up to 256KB, the largest frame, so
@@ -117,7 +121,7 @@ class RunWriter:
         offset = self._file.tell()
         with space_checked(self.path, "scratch directory"):
             disk_full("scratch_full")
-            self._file.write(_HEADER.pack(len(packed), len(raw), zlib.crc32(packed)))
+            self._file.write(_HEADER.pack(len(packed), len(raw), _checksum(packed)))
             self._file.write(packed)
         first = last = None
         if keys is not None:
@@ -208,9 +212,9 @@ def read_frames(
                     tally.bytes += len(chunk)
                 if len(chunk) != frame.length:
                     raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
-                packed_len, raw_len, crc = _HEADER.unpack_from(chunk)
+                packed_len, raw_len, digest = _HEADER.unpack_from(chunk)
                 packed = chunk[_HEADER.size :]
-                if len(packed) != packed_len or zlib.crc32(packed) != crc:
+                if len(packed) != packed_len or _checksum(packed) != digest:
                     raise CorruptShuffleError(
                         f"{path}@{frame.offset}: shuffle block checksum mismatch"
                     )

@@ -124,9 +124,9 @@ def test_block_frames_are_stored_as_they_are_and_checksummed(tmp_path: Path) -> 
     assert (info.record_size, info.key_size, info.records) == (100, 10, 1020)
     index = read_index(str(path))
     # Neither pickled nor compressed: each frame is its header and the rows' bytes.
-    assert [f.length for f in index] == [12 + b.nbytes for b in blocks]
+    assert [f.length for f in index] == [16 + b.nbytes for b in blocks]  # header: 4+4+8 bytes
     raw = path.read_bytes()
-    assert raw[index[1].offset + 12 : index[1].offset + index[1].length] == blocks[1].tobytes()
+    assert raw[index[1].offset + 16 : index[1].offset + index[1].length] == blocks[1].tobytes()
     got = list(read_frames(str(path), index, record_size=100))
     assert all(np.array_equal(g, b) for g, b in zip(got, blocks, strict=True))
     assert [g.shape for g in got] == [b.shape for b in blocks]
