@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gristmill.api.pipes import files_in_cwd
-from gristmill.shuffle.keys import sort_pairs
+from gristmill.shuffle.order import sort_pairs
 
 if TYPE_CHECKING:
     from gristmill.api.dataset import Dataset

@@ -47,6 +47,7 @@ from gristmill.runtime.result import JobResult, StageSummary
 from gristmill.runtime.sinks import SinkResult
 from gristmill.runtime.task import TaskFailure, TaskResult, TaskSpec
 from gristmill.shuffle.blocks import forget_run_indexes
+from gristmill.shuffle.order import merged_total
 from gristmill.shuffle.ranges import choose_boundaries
 from gristmill.shuffle.reader import ReduceSource
 from gristmill.shuffle.runfile import read_frames, read_index
@@ -323,12 +324,12 @@ class _Driver:
             if isinstance(inp, ShuffleInput) and inp.shuffle_id not in sources:
                 outputs = self.map_outputs[inp.shuffle_id]
                 runs = tuple(run for out in outputs for run in out.runs)
-                total = any(run.total_order for run in runs)
+                # Runs merge in their keys' natural order only if all share one family.
+                total = merged_total([run.family for run in runs])
                 bounds: tuple[Any, ...] = ()
                 if inp.kind is ShuffleKind.SORT:
                     samples = [key for out in outputs for key in out.samples]
-                    bounds, mixed = choose_boundaries(samples, inp.num_partitions)
-                    total = total or mixed
+                    bounds, total = choose_boundaries(samples, inp.num_partitions, total)
                 sources[inp.shuffle_id] = ReduceSource(runs, bounds, total)
         return sources
 

@@ -175,7 +175,7 @@ class SinkWriter:
             self.result.bytes = self._file.tell()
             self._file.close()
         if self._run is not None:
-            self.result.bytes = self._run.close(total_order=False).bytes
+            self.result.bytes = self._run.close().bytes
         return self.result
 
     def abort(self) -> None:

@@ -19,6 +19,7 @@ from gristmill.io.binary import is_block, to_block
 from gristmill.plan.functions import PrefixKey
 from gristmill.plan.logical import ShuffleKind, ShuffleSpec
 from gristmill.shuffle import spare
+from gristmill.shuffle.order import Family
 from gristmill.shuffle.runfile import (
     FrameInfo,
     ReadTally,
@@ -142,7 +143,7 @@ class BlockSortWriter(ShuffleWriter):
             compress=self.compress_blocks,
         )
 
-    def _flush(self, writer: RunWriter) -> bool:
+    def _flush(self, writer: RunWriter) -> Family:
         import numpy as np
 
         assert self.buffer is not None
@@ -154,7 +155,7 @@ class BlockSortWriter(ShuffleWriter):
             frame = np.take(rows, order[start : start + step], axis=0)
             writer.write_frame(0, frame, keys=(frame[0, :k].tobytes(), frame[-1, :k].tobytes()))
         self.filled = 0
-        return False
+        return "bytes"  # sorted by their key bytes: natural order
 
     def _samples(self) -> tuple[Any, ...]:
         return tuple(self.sampler.sample)

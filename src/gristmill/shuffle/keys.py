@@ -1,19 +1,19 @@
 """Key hashing and ordering that agree across processes, runs and machines.
 
 Python's `hash()` is salted per process for str and bytes, so partitioning uses `stable_hash`
-instead; equal keys hash equally (1 == 1.0 == True, 0.0 == -0.0). `order_key` gives a total
-order over mixed key types that agrees with natural order within one type, so runs sorted
-naturally and runs sorted with the fallback can still be merged.
+instead; equal keys hash equally (1 == 1.0 == True == numpy.int64(1), 0.0 == -0.0, and all
+NaNs, which `shuffle.order` treats as one key). How keys are ordered is `shuffle.order`.
 """
 
 from __future__ import annotations
 
 import math
-import operator
+import numbers
 import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
+
+from gristmill.shuffle.order import is_nan
 
 _MASK = (1 << 64) - 1
 
@@ -43,6 +43,13 @@ def stable_hash(key: Any) -> int:
         return 0x9E3779B9
     if isinstance(key, bytes):
         return zlib.crc32(key)
+    if isinstance(key, frozenset):  # hash() of a frozenset mixes its members' salted hashes
+        acc = 0x1F3D5B79
+        for item in key:  # XOR: the same whatever order the set iterates in
+            acc ^= (stable_hash(item) * 0x9E3779B97F4A7C15) & _MASK
+        return acc
+    if isinstance(key, numbers.Number) and is_nan(key):
+        return 0x7FC00000  # a numpy or Decimal NaN: hash() of a NaN differs per object
     # Dates, decimals and frozen dataclasses of numbers hash deterministically; a custom type
     # whose __hash__ uses str fields is only consistent within one run (documented).
     return hash(key) & _MASK
@@ -64,84 +71,3 @@ def bucket_pairs(pairs: Iterable[tuple[Any, Any]], num_partitions: int) -> list[
         h = crc32(key.encode("utf-8", "surrogatepass")) if type(key) is str else stable_hash(key)
         buckets[h % num_partitions].append(pair)
     return buckets
-
-
-TUPLE_RANK, LIST_RANK = 5, 6  # order_key's type families of the sequences
-
-
-def order_key(key: Any) -> Any:
-    """Sort key giving a total order over mixed types (None < numbers < NaN < str < bytes < ...).
-
-    >>> sorted([3, None, "a", 1.5], key=order_key)
-    [None, 1.5, 3, 'a']
-    """
-    if key is None:
-        return (0,)
-    if isinstance(key, (bool, int, float)):
-        return (2,) if isinstance(key, float) and math.isnan(key) else (1, key)
-    if isinstance(key, str):
-        return (3, key)
-    if isinstance(key, bytes):
-        return (4, key)
-    if isinstance(key, tuple):
-        return (TUPLE_RANK, tuple(order_key(item) for item in key))
-    if isinstance(key, list):  # apart from tuples: [1] != (1,), so they must not interleave
-        return (LIST_RANK, tuple(order_key(item) for item in key))
-    return (7, type(key).__qualname__, key)
-
-
-# A pair's key, in C: sorts and merges call it once per pair (a Python function cost ~5% of a
-# high-cardinality job).
-first_of_pair: Callable[[tuple[Any, Any]], Any] = operator.itemgetter(0)
-
-
-def total_first(pair: tuple[Any, Any]) -> Any:
-    return order_key(pair[0])
-
-
-@dataclass(frozen=True)
-class ByKeyThenValue:
-    """Pair order for a secondary sort: key, then `value_key(value)`."""
-
-    value_key: Callable[[Any], Any]
-    total: bool
-
-    def __call__(self, pair: tuple[Any, Any]) -> Any:
-        if self.total:
-            return order_key(pair[0]), order_key(self.value_key(pair[1]))
-        return pair[0], self.value_key(pair[1])
-
-
-def sort_pairs(
-    pairs: list[tuple[Any, Any]],
-    *,
-    reverse: bool = False,
-    value_key: Callable[[Any], Any] | None = None,
-) -> bool:
-    """Stable sort of (key, value) pairs by key (then value_key), in place.
-
-    Returns True if mixed types forced the fallback total order.
-    """
-    try:
-        pairs.sort(key=merge_key(total=False, value_key=value_key), reverse=reverse)
-        return False
-    except TypeError:
-        pairs.sort(key=merge_key(total=True, value_key=value_key), reverse=reverse)
-        return True
-
-
-def type_rank(key: Any) -> Any:
-    """The part of `order_key` that says which type family a key is in."""
-    if isinstance(key, (tuple, list)):
-        rank = TUPLE_RANK if isinstance(key, tuple) else LIST_RANK
-        return (rank, tuple(type_rank(item) for item in key))
-    return order_key(key)[:1]
-
-
-def merge_key(
-    total: bool, value_key: Callable[[Any], Any] | None = None
-) -> Callable[[tuple[Any, Any]], Any]:
-    """The key function sorts and reduce-side merges compare pairs with."""
-    if value_key is not None:
-        return ByKeyThenValue(value_key, total)
-    return total_first if total else first_of_pair

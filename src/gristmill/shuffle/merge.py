@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gristmill.shuffle.keys import merge_key
+from gristmill.shuffle.order import merge_key
 from gristmill.shuffle.runfile import RunWriter, read_frames, read_index
 
 MERGE_SHARE = 0.25  # of the budget, for the decoded frames a merge holds (one per run)
@@ -70,7 +70,7 @@ def _spill(records: Iterator[Any], scratch: str) -> Iterator[Any]:
     except BaseException:
         writer.abort()
         raise
-    writer.close(total_order=False)
+    writer.close()
     return _read_and_remove(path)
 
 

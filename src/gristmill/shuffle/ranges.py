@@ -11,26 +11,28 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
-from gristmill.shuffle.keys import order_key
+from gristmill.shuffle.order import TOTAL, key_family, order_key
 
 
-def sort_keys(keys: list[Any]) -> bool:
-    """Sort `keys` in place; True if mixed types forced the fallback total order."""
-    try:
-        keys.sort()
-        return False
-    except TypeError:
-        keys.sort(key=order_key)
-        return True
-
-
-def choose_boundaries(samples: list[Any], num_partitions: int) -> tuple[tuple[Any, ...], bool]:
-    """The `num_partitions - 1` ascending cut points and whether the fallback order is needed.
+def choose_boundaries(
+    samples: list[Any], num_partitions: int, total: bool = False
+) -> tuple[tuple[Any, ...], bool]:
+    """The `num_partitions - 1` ascending cut points and whether the total order is needed:
+    `total` (the runs' families differ), or samples that natural order cannot sort.
 
     >>> choose_boundaries(list(range(100)), 4)
     ((25, 50, 75), False)
+    >>> choose_boundaries([3, None, 1, float("nan")], 2)
+    ((3,), True)
     """
-    total = sort_keys(samples)
+    total = total or key_family(samples) == TOTAL
+    if not total:
+        try:
+            samples.sort()
+        except TypeError:  # a user type whose order is not total after all
+            total = True
+    if total:
+        samples.sort(key=order_key)
     if num_partitions <= 1 or not samples:
         return (), total
     cuts = tuple(samples[len(samples) * i // num_partitions] for i in range(1, num_partitions))

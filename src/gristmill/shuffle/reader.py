@@ -15,8 +15,8 @@ from typing import Any
 
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
-from gristmill.shuffle.keys import merge_key, type_rank
 from gristmill.shuffle.merge import bounded, fan_in, merge
+from gristmill.shuffle.order import is_nan, merge_key
 from gristmill.shuffle.ranges import range_index
 from gristmill.shuffle.runfile import FrameInfo, ReadTally, RunInfo, read_frames, read_index
 
@@ -114,20 +114,24 @@ def read_partition(
             yield [pair[1] for pair in chunk]
         return
     chosen = [(run.path, _frames_of(run.path, partition)) for run in source.runs]
-    total = source.total_order or _mixed_types(chosen)
+    total = source.total_order
     streams = [_records(path, frames, tally) for path, frames in chosen]
     if kind is ShuffleKind.GROUP:
         value_key = inp.value_key
         streams = bounded(streams, lambda g: merge(g, total, value_key=value_key), width, scratch)
-        yield from _GroupStream(merge(streams, total, value_key=value_key)).batches()
+        yield from _GroupStream(merge(streams, total, value_key=value_key), total).batches()
     else:
         assert inp.aggregator is not None
         agg = inp.aggregator.merge
         if _hash_fits(chosen, memory):
             yield from _hash_combine(chosen, agg, total, tally)
             return
-        streams = bounded(streams, lambda g: _flat(_combine(merge(g, total), agg)), width, scratch)
-        yield from _combine(merge(streams, total), agg)
+
+        def combined(group: list[Iterator[Any]]) -> Iterator[Any]:
+            return _flat(_combine(merge(group, total), agg, total))
+
+        streams = bounded(streams, combined, width, scratch)
+        yield from _combine(merge(streams, total), agg, total)
 
 
 HASH_ENTRY_BYTES = 160  # a dict slot, a key, a value: what one distinct key costs in Python
@@ -151,10 +155,13 @@ def _hash_combine(
     the first run's, exactly as the k-way merge (ties in run order) would give.
     """
     acc: dict[Any, Any] = {}
-    missing = _END
+    missing = nan = _END
     for path, frames in chosen:
         for batch in read_frames(path, frames, tally):
             for key, value in batch:
+                if total and is_nan(key):  # NaNs are one key in the total order, not in a dict
+                    nan = key if nan is _END else nan
+                    key = nan  # the group's key is the first NaN
                 old = acc.get(key, missing)
                 acc[key] = value if old is missing else agg(old, value)
     pairs = list(acc.items())
@@ -177,21 +184,6 @@ def _records(path: str, frames: list[FrameInfo], tally: ReadTally) -> Iterator[A
         yield from batch
 
 
-def _mixed_types(chosen: list[tuple[str, list[FrameInfo]]]) -> bool:
-    """Whether runs start with keys of different type families (then the fallback order).
-
-    Each run is internally ordered, but runs written by different tasks may hold different
-    key types (one map saw only str keys, another only None), which natural order cannot merge.
-    Only each run's first frame is read, one at a time. Not counted in the task's tally:
-    the streams read these frames again and count them, so each frame counts once.
-    """
-    ranks = set()
-    for path, frames in chosen:
-        for batch in read_frames(path, frames[:1]):
-            ranks.add(type_rank(batch[0][0]))
-    return len(ranks) > 1
-
-
 _END: Any = object()
 
 
@@ -200,14 +192,20 @@ def _chunks(records: Iterator[Any]) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _combine(merged: Iterator[Any], merge: Any) -> Iterator[list[Any]]:
+def _both_nan(a: Any, b: Any) -> bool:
+    """In the total order all NaNs are one key (see `shuffle.order`)."""
+    return is_nan(a) and is_nan(b)
+
+
+def _combine(merged: Iterator[Any], merge: Any, total: bool) -> Iterator[list[Any]]:
     batch: list[Any] = []
     pending = next(merged, _END)
     while pending is not _END:
         key, acc = pending
         pending = _END
         for pair in merged:
-            if pair[0] != key:
+            # The second test runs once per key only: when the keys differ.
+            if pair[0] != key and (not total or not _both_nan(pair[0], key)):
                 pending = pair
                 break
             acc = merge(acc, pair[1])
@@ -222,26 +220,29 @@ def _combine(merged: Iterator[Any], merge: Any) -> Iterator[list[Any]]:
 class _GroupStream:
     """Cuts a merged pair stream into (key, Values) groups, streaming the large ones."""
 
-    def __init__(self, pairs: Iterator[Any]) -> None:
+    def __init__(self, pairs: Iterator[Any], total: bool) -> None:
         self._it = pairs
         self._pending: Any = next(pairs, _END)
+        self._total = total
 
     def _tail(self, key: Any) -> Iterator[Any]:
+        total = self._total
         for pair in self._it:
-            if pair[0] != key:
+            if pair[0] != key and (not total or not _both_nan(pair[0], key)):
                 self._pending = pair
                 return
             yield pair[1]
 
     def batches(self) -> Iterator[list[Any]]:
         batch: list[Any] = []
+        total = self._total
         while self._pending is not _END:
             key, value = self._pending
             self._pending = _END
             values = [value]
             complete = True
             for pair in self._it:
-                if pair[0] != key:
+                if pair[0] != key and (not total or not _both_nan(pair[0], key)):
                     self._pending = pair
                     break
                 values.append(pair[1])

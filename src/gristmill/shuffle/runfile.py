@@ -24,7 +24,7 @@ import dataclasses
 import os
 import pickle
 import struct
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -34,6 +34,7 @@ import xxhash
 from gristmill.errors import GristmillError
 from gristmill.faults import disk_full
 from gristmill.io.fs import space_checked
+from gristmill.shuffle.order import TOTAL
 
 _HEADER = struct.Struct("<IIQ")  # compressed length, raw length, XXH3-64 of the compressed bytes
 _TRAILER = struct.Struct("<Q8s")  # index offset, magic
@@ -67,7 +68,7 @@ class RunInfo:
     """A finished run file and how it was sorted (needed to merge it with others)."""
 
     path: str
-    total_order: bool
+    family: Hashable  # how its keys are sorted (`shuffle.order`): TOTAL, or a natural family
     bytes: int
     records: int
     record_size: int = 0  # frames are blocks of fixed-width binary records (see shuffle.blocks)
@@ -132,7 +133,7 @@ class RunWriter:
         self._frames.append(FrameInfo(partition, offset, length, len(records), first, last))
         self._records += len(records)
 
-    def close(self, *, total_order: bool) -> RunInfo:
+    def close(self, *, family: Hashable = TOTAL) -> RunInfo:
         index_offset = self._file.tell()
         with space_checked(self.path, "scratch directory"):
             self._file.write(pickle.dumps(self._frames, protocol=pickle.HIGHEST_PROTOCOL))
@@ -140,7 +141,7 @@ class RunWriter:
             size = self._file.tell()
             self._file.close()
         packed = self._compress and self._layout[0] > 0  # as `RunInfo.packed` means it
-        return RunInfo(self.path, total_order, size, self._records, *self._layout, packed=packed)
+        return RunInfo(self.path, family, size, self._records, *self._layout, packed=packed)
 
     def abort(self) -> None:
         """Remove the partial run. On a full disk the buffered bytes cannot be flushed: closing

@@ -21,7 +21,15 @@ from gristmill.io.columnar import as_records, is_table
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleOutput
 from gristmill.shuffle.arrow_counts import ArrowCounts
-from gristmill.shuffle.keys import bucket_pairs, sort_pairs
+from gristmill.shuffle.keys import bucket_pairs
+from gristmill.shuffle.order import (
+    UNSORTED,
+    Family,
+    key_family,
+    pairs_family,
+    sort_pairs,
+    sort_runs,
+)
 from gristmill.shuffle.runfile import RunInfo, RunWriter
 from gristmill.shuffle.sizing import SizeEstimator
 
@@ -103,8 +111,8 @@ class ShuffleWriter:
     def write_batch(self, batch: list[Any]) -> None:
         raise NotImplementedError
 
-    def _flush(self, writer: RunWriter) -> bool:
-        """Write the buffer into `writer`, clear it, return whether fallback key order was used."""
+    def _flush(self, writer: RunWriter) -> Family:
+        """Write the buffer into `writer`, clear it, return how its keys were sorted."""
         raise NotImplementedError
 
     def _buffered(self) -> int:
@@ -121,9 +129,9 @@ class ShuffleWriter:
         )
         writer = self._run_writer(path)
         try:
-            total = self._flush(writer)
+            family = self._flush(writer)
             inject("spill")
-            info = writer.close(total_order=total)  # flushes the last buffered frames
+            info = writer.close(family=family)  # flushes the last buffered frames
         except BaseException:
             writer.abort()
             raise
@@ -270,10 +278,11 @@ class CombineWriter(ShuffleWriter):
         # Arrow rows are compact, but each becomes a Python pair at the spill: budget for that.
         return (len(self.acc) + len(self.arrow)) * per_entry + self.arrow.pending_bytes
 
-    def _flush(self, writer: RunWriter) -> bool:
+    def _flush(self, writer: RunWriter) -> Family:
         if self._counting:  # one per record: the counts add up to the records counted
             self.stats.records += sum(self.acc.values())
         pairs: Iterable[tuple[Any, Any]] = self.acc.items()
+        family = key_family(list(self.acc))
         if len(self.arrow) or self.arrow.pending_bytes:
             counted = list(self.arrow.drain())
             self.sizer.observe(counted)
@@ -282,16 +291,17 @@ class CombineWriter(ShuffleWriter):
                 for key, n in counted:
                     acc[key] = acc.get(key, 0) + n
                 del counted
+                family = key_family(list(acc))
             else:
                 pairs = counted  # nothing counted as records: the arrow counts are the pairs
+                family = pairs_family(counted)
         buckets = bucket_pairs(pairs, self.output.num_partitions)
         del pairs
         self.acc.clear()
-        total = False
+        family = sort_runs(buckets, family)
         for partition, pairs in enumerate(buckets):
-            total |= sort_pairs(pairs)
             self._write_partition(writer, partition, pairs)
-        return total
+        return family
 
 
 class _Missing:
@@ -332,20 +342,20 @@ class SortWriter(ShuffleWriter):
     def _buffered(self) -> int:
         return len(self.buffer) * (self.sizer.mean + 8)
 
-    def _flush(self, writer: RunWriter) -> bool:
+    def _flush(self, writer: RunWriter) -> Family:
         buffer, self.buffer = self.buffer, []
         if self._sorting:
-            total = sort_pairs(buffer, reverse=not self.output.spec.ascending)
+            family = sort_pairs(buffer, reverse=not self.output.spec.ascending)
             self._write_partition(writer, 0, buffer)
-            return total
+            return family
+        value_key = self.output.spec.value_key
+        family = pairs_family(buffer, value_key)
         buckets = bucket_pairs(buffer, self.output.num_partitions)
         del buffer
-        total = False
-        value_key = self.output.spec.value_key
+        family = sort_runs(buckets, family, value_key=value_key)
         for partition, pairs in enumerate(buckets):
-            total |= sort_pairs(pairs, value_key=value_key)
             self._write_partition(writer, partition, pairs)
-        return total
+        return family
 
 
 def check_pair(record: Any, kind: ShuffleKind) -> None:
@@ -382,12 +392,12 @@ class RepartitionWriter(ShuffleWriter):
     def _buffered(self) -> int:
         return self.buffered_records * (self.sizer.mean + 8)
 
-    def _flush(self, writer: RunWriter) -> bool:
+    def _flush(self, writer: RunWriter) -> Family:
         for partition, records in enumerate(self.buckets):
             self._write_partition(writer, partition, records)
             records.clear()
         self.buffered_records = 0
-        return False
+        return UNSORTED
 
 
 def folds(output: ShuffleOutput | None) -> bool:

@@ -6,9 +6,19 @@ import os
 import subprocess
 import sys
 
-from gristmill.shuffle.keys import order_key, stable_hash
+from gristmill.shuffle.keys import stable_hash
+from gristmill.shuffle.order import order_key
 
-KEYS = ["word", ("a", 1, None), b"raw", 12345678901234567890, 2.5, None, ("x", ("y", "z"))]
+KEYS = [
+    "word",
+    ("a", 1, None),
+    b"raw",
+    12345678901234567890,
+    2.5,
+    None,
+    ("x", ("y", "z")),
+    frozenset({"a", "b", "c"}),  # hash() of a frozenset mixes salted str hashes
+]
 
 
 def test_same_hash_in_a_process_with_another_hash_seed() -> None:

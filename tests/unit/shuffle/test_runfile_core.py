@@ -23,7 +23,7 @@ def _write(path: Path) -> None:
     writer = RunWriter(str(path), keep_keys=True)
     writer.write_frame(0, [("a", 1), ("b", 2)])
     writer.write_frame(1, [("c", 3)])
-    info = writer.close(total_order=False)
+    info = writer.close(family="str")
     assert info.records == 3
 
 
@@ -56,7 +56,7 @@ def test_spans_of_small_frames_read_back_every_frame_in_order(tmp_path: Path) ->
     batches = [[(p, i, "x" * (i % 50))] * (1 + i % 7) for p in range(3) for i in range(400)]
     for number, batch in enumerate(batches):
         writer.write_frame(number // 400, batch)
-    writer.close(total_order=False)
+    writer.close(family="str")
     index = read_index(str(path))
     tally = ReadTally()
     assert list(read_frames(str(path), index, tally)) == batches  # spans over many frames
@@ -70,7 +70,7 @@ def test_a_truncated_run_names_the_first_missing_frame(tmp_path: Path) -> None:
     writer = RunWriter(str(path))
     for i in range(20):
         writer.write_frame(0, [(i, "v" * 100)])
-    writer.close(total_order=False)
+    writer.close(family="str")
     index = read_index(str(path))
     with path.open("r+b") as f:
         f.truncate(index[12].offset + 5)
@@ -106,7 +106,7 @@ def test_a_full_disk_is_named_and_the_partial_run_removed(tmp_path: Path, buffer
     writer._file = io.BufferedWriter(_FullDisk(), buffer_size=buffer)
     with pytest.raises(DiskFullError, match="no space left in scratch directory"):
         writer.write_frame(0, [("a", 1)] * 100)
-        writer.close(total_order=False)
+        writer.close(family="str")
     writer.abort()  # does not raise
     assert not path.exists()
 
@@ -120,7 +120,7 @@ def test_block_frames_are_stored_as_they_are_and_checksummed(tmp_path: Path) -> 
     writer = RunWriter(str(path), record_size=100, key_size=10)
     for block in blocks:
         writer.write_frame(0, block, keys=(block[0, :10].tobytes(), block[-1, :10].tobytes()))
-    info = writer.close(total_order=True)
+    info = writer.close(family="bytes")
     assert (info.record_size, info.key_size, info.records) == (100, 10, 1020)
     index = read_index(str(path))
     # Neither pickled nor compressed: each frame is its header and the rows' bytes.
@@ -151,7 +151,7 @@ def test_block_frames_can_be_compressed_and_read_back(tmp_path: Path) -> None:
         path = tmp_path / f"b{compress}.run"
         writer = RunWriter(str(path), record_size=100, key_size=10, compress=compress)
         writer.write_frame(0, block, keys=(block[0, :10].tobytes(), block[-1, :10].tobytes()))
-        info = writer.close(total_order=True)
+        info = writer.close(family="bytes")
         assert info.packed is compress
         index = read_index(str(path))
         (got,) = read_frames(str(path), index, record_size=100, compressed=compress)
@@ -198,7 +198,7 @@ def test_a_compressed_frame_whose_header_lies_is_named_as_corrupt(tmp_path: Path
     block = np.zeros((100, 10), np.uint8)
     writer = RunWriter(str(path), record_size=10, key_size=4, compress=True)
     writer.write_frame(0, block, keys=(b"\0" * 4, b"\0" * 4))
-    writer.close(total_order=True)
+    writer.close(family="bytes")
     (frame,) = read_index(str(path))
     data = bytearray(path.read_bytes())
     struct.pack_into("<I", data, frame.offset + 4, 10)  # raw length: 10 bytes, not 1000
@@ -229,7 +229,7 @@ def test_a_replayed_sort_reducer_keeps_only_the_frames_of_its_key_range(tmp_path
         rows = np.zeros((10, 10), np.uint8)
         rows[:, 0] = np.arange(first, first + 10)
         writer.write_frame(0, rows, keys=(bytes([first]), bytes([first + 9])))
-    run = writer.close(total_order=True)
+    run = writer.close(family="bytes")
     inp = ShuffleInput(0, 0, ShuffleKind.SORT, 3, None, ascending=True)
     source = ReduceSource((run,), boundaries=(bytes([25]), bytes([60])))
     firsts = [[f.first_key for f in frames_read(inp, source, p, run)] for p in range(3)]

@@ -1,0 +1,212 @@
+"""How shuffle keys are sorted and merged: their natural order where it is safe, else a total one.
+
+Runs are sorted by the keys' own `<` (fast, in C) only when that is a total order consistent
+with `==`: all str, all bytes, all plain numbers without NaN, or tuples / lists whose every
+position is one of those. Each run records that shape (its *family*). A reducer merges runs
+naturally only if they all share one family; otherwise every run is merged by `order_key`, a
+total order over all types that agrees with natural order inside each safe family, so runs
+sorted either way merge correctly. Comparing keys that do not form a total order (NaN, sets,
+``None``, a numpy int against a ``Decimal``) would silently misplace or split groups.
+
+In that total order all NaN keys are one key (as in Spark SQL), so they group together.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+import numbers
+import operator
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+TOTAL = "total"  # the family of a run sorted by `order_key`
+UNSORTED = "unsorted"  # a repartition's runs: never merged
+TUPLE_RANK, LIST_RANK = 5, 6  # order_key's type families of the sequences
+SET_RANK = 8
+
+Family = Hashable
+
+
+def _plain_number(t: type) -> bool:
+    """Numbers that compare with each other and with int and float: not Decimal (a numpy int
+    cannot be compared with one), not Fraction, not complex."""
+    if issubclass(t, (int, float)):
+        return True
+    if issubclass(t, numbers.Integral):  # numpy ints
+        return True
+    return issubclass(t, numbers.Real) and not issubclass(t, numbers.Rational)  # numpy floats
+
+
+def key_family(keys: list[Any]) -> Family:
+    """The shape of `keys` under which their natural order is total, or `TOTAL` if it is not.
+
+    >>> key_family(["b", "a"]), key_family([1, 2.5, True]), key_family([("a", 1), ("b", 2)])
+    ('str', 'num', ('tuple', ('str', 'num')))
+    >>> key_family([1.0, float("nan")]), key_family([None]), key_family(["a", 1])
+    ('total', 'total', 'total')
+    """
+    types = set(map(type, keys))  # in C: the common case costs one pass
+    if types == {str}:
+        return "str"
+    if not types:
+        return "empty"
+    if all(issubclass(t, str) for t in types):
+        return "str"
+    if all(issubclass(t, bytes) for t in types):
+        return "bytes"
+    if all(_plain_number(t) for t in types):
+        # NaN is the one plain number unequal to itself; it breaks every sort it is in.
+        return "num" if all(map(operator.eq, keys, keys)) else TOTAL
+    for kind, base in (("tuple", tuple), ("list", list)):
+        if all(issubclass(t, base) for t in types):
+            return _sequence_family(kind, keys)
+    if len(types) == 1:
+        (only,) = types
+        if only is type(None) or issubclass(only, (set, frozenset, complex)):
+            return TOTAL  # None < None raises; sets order by subset, a partial order
+        if not all(map(operator.eq, keys, keys)):
+            return TOTAL  # a NaN of its own kind (Decimal's)
+        # Dates, Decimals, user classes: their own order, trusted as Python's sort does (a
+        # TypeError while sorting falls back to the total order).
+        return ("type", only.__module__, only.__qualname__)
+    return TOTAL
+
+
+def _sequence_family(kind: str, keys: list[Any]) -> Family:
+    """Tuples compare position by position: each position must be a safe family of its own."""
+    width = max(map(len, keys), default=0)
+    positions = []
+    for i in range(width):
+        column = [key[i] for key in keys if len(key) > i]
+        family = key_family(column)
+        if family == TOTAL:
+            return TOTAL
+        positions.append(family)
+    return (kind, tuple(positions))
+
+
+def pairs_family(
+    pairs: list[tuple[Any, Any]], value_key: Callable[[Any], Any] | None = None
+) -> Family:
+    """The family of the pairs' keys (and of their values' sort keys, for a secondary sort)."""
+    family = key_family(list(map(first_of_pair, pairs)))
+    if value_key is None or family == TOTAL:
+        return family
+    values = key_family([value_key(pair[1]) for pair in pairs])
+    return TOTAL if values == TOTAL else ("by value", family, values)
+
+
+def merged_total(families: list[Family]) -> bool:
+    """Whether runs of these families must be merged by `order_key`."""
+    kinds = {family for family in families if family != "empty"}
+    return TOTAL in kinds or len(kinds) > 1
+
+
+def order_key(key: Any) -> Any:
+    """Sort key giving a total order over mixed types (None < numbers < NaN < str < bytes < ...).
+
+    Equal keys get equal sort keys (``1``, ``1.0``, ``numpy.int64(1)`` and ``Decimal(1)`` too),
+    and all NaNs tie.
+
+    >>> sorted([3, None, "a", 1.5], key=order_key)
+    [None, 1.5, 3, 'a']
+    """
+    if key is None:
+        return (0,)
+    if isinstance(key, (bool, int, float)):
+        return (2,) if isinstance(key, float) and math.isnan(key) else (1, key)
+    if isinstance(key, str):
+        return (3, key)
+    if isinstance(key, bytes):
+        return (4, key)
+    if isinstance(key, tuple):
+        return (TUPLE_RANK, tuple(order_key(item) for item in key))
+    if isinstance(key, list):  # apart from tuples: [1] != (1,), so they must not interleave
+        return (LIST_RANK, tuple(order_key(item) for item in key))
+    if isinstance(key, (numbers.Real, decimal.Decimal)):
+        if is_nan(key):
+            return (2,)
+        if isinstance(key, numbers.Integral):
+            return (1, int(key))  # numpy ints as int: comparable with Decimal
+        if isinstance(key, (numbers.Rational, decimal.Decimal)):
+            return (1, key)  # exact: a float would tie unequal keys
+        return (1, float(key))  # numpy floats
+    if isinstance(key, (set, frozenset)):  # by their sorted members: `<` on sets is subset
+        return (SET_RANK, tuple(sorted(map(order_key, key))))
+    return (7, type(key).__qualname__, key)
+
+
+def is_nan(key: Any) -> bool:
+    """Whether `key` is unequal to itself: a NaN of any number type."""
+    return bool(key != key)  # noqa: PLR0124 - that is the test
+
+
+# A pair's key, in C: sorts and merges call it once per pair (a Python function cost ~5% of a
+# high-cardinality job).
+first_of_pair: Callable[[tuple[Any, Any]], Any] = operator.itemgetter(0)
+
+
+def total_first(pair: tuple[Any, Any]) -> Any:
+    return order_key(pair[0])
+
+
+@dataclass(frozen=True)
+class ByKeyThenValue:
+    """Pair order for a secondary sort: key, then `value_key(value)`."""
+
+    value_key: Callable[[Any], Any]
+    total: bool
+
+    def __call__(self, pair: tuple[Any, Any]) -> Any:
+        if self.total:
+            return order_key(pair[0]), order_key(self.value_key(pair[1]))
+        return pair[0], self.value_key(pair[1])
+
+
+def merge_key(
+    total: bool, value_key: Callable[[Any], Any] | None = None
+) -> Callable[[tuple[Any, Any]], Any]:
+    """The key function sorts and reduce-side merges compare pairs with."""
+    if value_key is not None:
+        return ByKeyThenValue(value_key, total)
+    return total_first if total else first_of_pair
+
+
+def sort_runs(
+    buckets: list[list[tuple[Any, Any]]],
+    family: Family,
+    *,
+    reverse: bool = False,
+    value_key: Callable[[Any], Any] | None = None,
+) -> Family:
+    """Stable sort of each bucket of one run by key (then value_key), in place, in the order
+    `family` allows; returns the run's family (`TOTAL` if natural order failed after all)."""
+    if family != TOTAL:
+        try:
+            for bucket in buckets:
+                bucket.sort(key=merge_key(total=False, value_key=value_key), reverse=reverse)
+            return family
+        except TypeError:  # a user type whose order is not total after all
+            pass
+    for bucket in buckets:
+        bucket.sort(key=merge_key(total=True, value_key=value_key), reverse=reverse)
+    return TOTAL
+
+
+def sort_pairs(
+    pairs: list[tuple[Any, Any]],
+    *,
+    reverse: bool = False,
+    value_key: Callable[[Any], Any] | None = None,
+) -> Family:
+    """Stable sort of (key, value) pairs by key (then value_key), in place; returns their
+    family (`TOTAL`: sorted by `order_key`).
+
+    >>> pairs = [(2.0, "a"), (float("nan"), "b"), (1.0, "c")]
+    >>> sort_pairs(pairs), [k for k, _ in pairs]
+    ('total', [1.0, 2.0, nan])
+    """
+    family = pairs_family(pairs, value_key)
+    return sort_runs([pairs], family, reverse=reverse, value_key=value_key)
