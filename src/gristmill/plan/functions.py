@@ -6,12 +6,15 @@ functions only; no engine imports.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
+
+from gristmill.shuffle.order import is_nan
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,19 @@ class BroadcastJoin:
     table: dict[Any, tuple[Any, ...]]
     keep_unmatched_left: bool
 
+    @functools.cached_property
+    def _nan_matches(self) -> tuple[Any, ...]:
+        """The values of the right side's NaN key (`build_table` keeps them in one entry)."""
+        return next((ws for k, ws in self.table.items() if is_nan(k)), ())
+
     def __call__(self, pair: tuple[Any, Any]) -> Iterable[tuple[Any, Any]]:
         key, value = pair
         try:
             matches = self.table.get(key, ())
         except TypeError:  # unhashable: no dict lookup, but == may still match a right key
             matches = tuple(w for k, ws in self.table.items() if k == key for w in ws)
+        if not matches and is_nan(key):  # all NaNs are one key, as in the shuffle join
+            matches = self._nan_matches
         if matches:
             return [(key, (value, w)) for w in matches]
         return [(key, (value, None))] if self.keep_unmatched_left else ()

@@ -40,6 +40,7 @@ from gristmill.plan.logical import (
     Union,
 )
 from gristmill.plan.ops import Op, OpKind
+from gristmill.shuffle.order import is_nan
 from gristmill.shuffle.sizing import deep_size
 
 # Runs a right side as its own job and returns its records; `small` says it is within the
@@ -227,12 +228,16 @@ def build_table(records: list[Any]) -> dict[Any, tuple[Any, ...]]:
     {'a': (1, 3), 'b': (2,)}
     """
     table: dict[Any, list[Any]] = {}
+    nan_key: Any = None
     for record in records:
         if not (isinstance(record, (tuple, list)) and len(record) == 2):
             raise UsageError(
                 f"a join's right side must hold (key, value) pairs; got {record!r:.200}"
             )
         key, value = record
+        if is_nan(key):  # all NaNs are one key (shuffle.order): their values in one entry
+            nan_key = key if nan_key is None else nan_key
+            key = nan_key
         try:
             table.setdefault(key, []).append(value)
         except TypeError:

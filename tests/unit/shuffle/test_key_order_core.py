@@ -155,3 +155,12 @@ def test_a_natural_family_sorts_as_the_total_order_does(batch: list[Any]) -> Non
         return
     natural = sorted(batch)  # must not raise
     assert [order_key(k) for k in natural] == sorted(map(order_key, batch))
+
+
+@pytest.mark.parametrize("broadcast", [False, True])
+def test_nan_keys_join_each_other_in_both_joins(broadcast: bool) -> None:
+    left = gm.from_items([(float("nan"), "a"), (1.0, "b")], partitions=2)
+    right = gm.from_items([(float("nan"), "x"), (float("nan"), "y"), (1.0, "z")], partitions=2)
+    got = left.join(right, broadcast=broadcast).collect(config=INLINE)
+    expected = [(1.0, ("b", "z")), ("<nan>", ("a", "x")), ("<nan>", ("a", "y"))]
+    assert sorted(((canon(k), v) for k, v in got), key=repr) == sorted(expected, key=repr)
