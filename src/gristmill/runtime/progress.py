@@ -63,7 +63,9 @@ class LogProgress:
             flow = _describe(*_flow(event.counters))
             line = f"stage {event.stage_id} done in {event.seconds:.2f}s: {flow}"
         elif isinstance(event, JobFinished):
-            line = format_summary(event.job_id, event.seconds, event.counters, event.error)
+            line = format_summary(
+                event.job_id, event.seconds, event.counters, ok=event.ok, error=event.error
+            )
         elif isinstance(event, TaskFailed):
             retry = "retrying" if event.will_retry else "giving up"
             line = (
@@ -114,7 +116,9 @@ class BarProgress:
         elif isinstance(event, JobFinished):
             p.refresh()
             p.stop()
-            summary = format_summary(event.job_id, event.seconds, event.counters, event.error)
+            summary = format_summary(
+                event.job_id, event.seconds, event.counters, ok=event.ok, error=event.error
+            )
             p.console.print(summary, markup=False, highlight=False)
             return
         now = time.monotonic()

@@ -30,12 +30,18 @@ class JobResult:
 
     def summary(self) -> str:
         """One line: job id, time and counters."""
-        return format_summary(self.job_id, self.seconds, self.counters)
+        return format_summary(self.job_id, self.seconds, self.counters, ok=True)
 
 
-def format_summary(job_id: str, seconds: float, counters: dict[str, int], error: str = "") -> str:
-    """``job ID ok in 1.23s: name=value ...`` (or ``failed``, with the first line of the error)."""
+def format_summary(
+    job_id: str, seconds: float, counters: dict[str, int], *, ok: bool, error: str = ""
+) -> str:
+    """``job ID ok in 1.23s: name=value ...`` or ``job ID failed after 1.23s: ERROR``.
+
+    >>> format_summary("j1", 2.0, {}, ok=False, error="cancelled")
+    'job j1 failed after 2.00s: cancelled'
+    """
+    if not ok:  # judged on the flag: a cancel's KeyboardInterrupt has no message at all
+        return f"job {job_id} failed after {seconds:.2f}s: {error or 'no error message'}"
     shown = " ".join(f"{k}={v}" for k, v in sorted(counters.items()))
-    if error:
-        return f"job {job_id} failed after {seconds:.2f}s: {error}"
     return f"job {job_id} ok in {seconds:.2f}s: {shown}"

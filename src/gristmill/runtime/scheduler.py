@@ -433,6 +433,13 @@ def _refuse_reading_output(graph: StageGraph, dest: str) -> None:
             raise UsageError(f"the job reads its own output path {dest} (input {path})")
 
 
+def _first_line(exc: BaseException) -> str:
+    """What a failed job's summary says: the error's first line; a cancel has no message."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "cancelled"
+    return str(exc).split("\n")[0] or type(exc).__name__
+
+
 def run_job(
     graph: StageGraph,
     sink: Sink,
@@ -503,7 +510,7 @@ def run_job(
                     ok=False,
                     seconds=seconds,
                     counters=counters,
-                    error=str(exc).split("\n")[0],
+                    error=_first_line(exc),
                 )
             )
         raise
