@@ -153,3 +153,12 @@ def test_failing_command_fails_the_job_with_its_stderr(corpus: Path, tmp_path: P
 def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
     done = stream("-output", str(tmp_path / "o"), "-mapper", "cat")
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("width", [("-numReduceTasks", "abc"), ("-D", "mapreduce.job.reduces=abc")])
+def test_a_reduce_count_that_is_not_a_number_is_a_usage_error(
+    width: tuple[str, str], corpus: Path, tmp_path: Path
+) -> None:
+    done = stream("-input", str(corpus), "-output", str(tmp_path / "o"), "-mapper", "cat", *width)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "invalid int value: 'abc'" in done.stderr

@@ -25,6 +25,14 @@ def _both(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
     parser.add_argument(f"-{name}", f"--{name}", **kwargs)  # type: ignore[arg-type]
 
 
+def _reduces(name: str, value: str) -> int:
+    """A ``-D`` reduce count; not a number is a usage error, as for ``-numReduceTasks``."""
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"streaming: -D {name}: invalid int value: {value!r}") from None
+
+
 def parse_streaming(args: Sequence[str]) -> tuple[StreamingJob, str, bool]:
     """The job, its output path and whether to overwrite, from Hadoop-style arguments."""
     parser = _Parser(prog="gristmill streaming", add_help=False)
@@ -49,7 +57,7 @@ def parse_streaming(args: Sequence[str]) -> tuple[StreamingJob, str, bool]:
     for item in opts.define:
         name, _, value = item.partition("=")
         if name in REDUCES_KEYS:
-            reduces = int(value)
+            reduces = _reduces(name, value)
     files = tuple(opts.file)
 
     def command(line: str | None) -> Command | None:
