@@ -260,6 +260,32 @@ def test_job_script_command_line(corpus: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+@pytest.mark.parametrize("where", ["before the inputs", "after the inputs", "stdin, no inputs"])
+def test_job_options_go_anywhere_on_the_command_line(
+    where: str, corpus: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "grepjob.py"
+    script.write_text(SCRIPT)
+    text = corpus.read_text()
+    hits = collections.Counter(ln.split()[0] for ln in text.splitlines() if "ab" in ln)
+    needle, inputs = ["--needle", "ab"], [str(corpus), "--workers", "2"]
+    argv = {
+        "before the inputs": [*needle, *inputs],
+        "after the inputs": [*inputs, *needle],
+        "stdin, no inputs": [*needle, "--workers", "2"],
+    }[where]
+    done = subprocess.run(
+        [sys.executable, str(script), *argv, "--no-progress"],
+        input=text if where.startswith("stdin") else None,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    got = dict(line.split("\t") for line in done.stdout.splitlines())
+    assert {k: int(n) for k, n in got.items()} == dict(hits)
+
+
 def test_stdin_to_stdout_pipeline(tmp_path: Path) -> None:
     script = tmp_path / "wc.py"
     script.write_text(

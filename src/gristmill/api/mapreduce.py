@@ -75,7 +75,14 @@ class MapReduceJob:
     FILES: Sequence[str] = ()  # shipped into each task's working directory (paths: see below)
 
     def __init__(self, args: Sequence[str] | None = None) -> None:
-        self._parser = argparse.ArgumentParser(add_help=False)
+        """`args`: the script's command line (inputs, -o, engine flags and the job's options).
+
+        One parser holds them all, as in mrjob, so a job option's value is never taken for an
+        input (``--min-length 3 data/``, or no input at all: stdin).
+        """
+        from gristmill.api.mr_cli import command_line  # mr_cli imports this module
+
+        self._parser = argparse.ArgumentParser(parents=[command_line()])
         self._file_options: list[str] = []
         self.configure_args()
         self.options = self._parser.parse_args(list(args or []))

@@ -1,7 +1,8 @@
 """Command line of a MapReduceJob script: ``python job.py INPUT... -o OUTPUT [options]``.
 
-Engine options (--executor, --workers, --memory, ...) are parsed here; everything else goes to
-the job's own `configure_args`. Errors map to exit codes as in the `gristmill` CLI.
+The inputs, -o and engine options (--executor, --workers, --memory, ...) are declared here; the
+job parses them with its own `configure_args` options in one parser, so they mix in any order.
+Errors map to exit codes as in the `gristmill` CLI.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from gristmill.options import add_to_argparse, config_from
 from gristmill.runtime.result import JobResult
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=True)
+def command_line() -> argparse.ArgumentParser:
+    """The flags every job script takes; a parent of each job's own parser (no -h of its own)."""
+    parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("inputs", nargs="*", help="input files, directories or globs (- = stdin)")
     parser.add_argument("-o", "--output", help="output directory (default: stdout)")
     parser.add_argument("--overwrite", action="store_true")
@@ -36,9 +38,9 @@ def _parser() -> argparse.ArgumentParser:
 def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None:
     """Parse, run, print counters; exit 0 ok, 1 job failed, 2 usage error, 130 cancelled."""
     args = list(sys.argv[1:] if argv is None else argv)
-    engine, rest = _parser().parse_known_args(args)
     try:
-        job = cls(rest)
+        job = cls(args)
+        engine = job.options
         config = config_from(vars(engine))
         with tempfile.TemporaryDirectory(prefix="gristmill-io-", dir=config.scratch_dir) as tmp:
             result = _run(job, engine, config, tmp)
