@@ -19,7 +19,7 @@ import pytest
 
 import gristmill as gm
 from gristmill.api.execute import plan_for
-from gristmill.api.mr_compile import compile_job
+from gristmill.api.mr_compile import COMBINE_BUFFER, compile_job
 from gristmill.examples.textgen import generate_text
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.runtime.events import Event, Listener, StageStarted
@@ -115,6 +115,52 @@ def test_map_only_job_with_init_and_final(corpus: Path, config: gm.Config) -> No
     got = compile_job(PerTaskTotals([]), gm.read_text(str(corpus))).collect(config=config)
     assert len(got) > 1, "one total per map task"
     assert sum(n for _, n in got) == len(corpus.read_text().splitlines())
+
+
+class CountedHooks(WordCount):
+    """Every `_init` / `_final` hook counts its calls; each must run once per task."""
+
+    def mapper_init(self) -> None:
+        self.increment_counter("hooks", "mapper_init")
+
+    def mapper_final(self) -> None:
+        self.increment_counter("hooks", "mapper_final")
+
+    def combiner_init(self) -> None:
+        self.increment_counter("hooks", "combiner_init")
+
+    def combiner_final(self) -> None:
+        self.increment_counter("hooks", "combiner_final")
+
+    def reducer_init(self) -> None:
+        self.increment_counter("hooks", "reducer_init")
+
+    def reducer_final(self) -> None:
+        self.increment_counter("hooks", "reducer_final")
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_init_and_final_hooks_run_once_per_task(executor: str, tmp_path: Path) -> None:
+    src = tmp_path / "words.txt"
+    src.write_text("a b c d e f g h i j\n" * 25_000)  # 250,000 pairs: 3 combiner buffers
+    assert 2 * COMBINE_BUFFER < 250_000
+    cfg = gm.Config(
+        executor=executor, workers=2, partitions=3, progress=False, scratch_dir=str(tmp_path)
+    )
+    result = compile_job(CountedHooks([]), gm.read_text(str(src))).write_text(
+        str(tmp_path / "out"), config=cfg
+    )
+    maps, reduces = (stage.tasks for stage in result.stages)
+    assert maps == 1 and reduces == 3
+    hooks = {k: v for k, v in result.counters.items() if k.startswith("user.hooks.")}
+    assert hooks == {
+        "user.hooks.mapper_init": maps,
+        "user.hooks.mapper_final": maps,
+        "user.hooks.combiner_init": maps,
+        "user.hooks.combiner_final": maps,
+        "user.hooks.reducer_init": reduces,
+        "user.hooks.reducer_final": reduces,
+    }
 
 
 def test_counters_count_committed_attempts_only(corpus: Path, tmp_path: Path) -> None:

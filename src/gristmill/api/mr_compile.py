@@ -71,17 +71,20 @@ def sorted_buffers(
 
 
 def _combine(step: Step, pairs: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    """combiner_init, the combiner over every buffer, combiner_final: the hooks once per task."""
     combiner = step.combiner
     assert combiner is not None
+    if step.combiner_init is not None:
+        yield from _emit(step.combiner_init())
     for buffer in sorted_buffers(pairs):
-        yield from _run_combiner(step, combiner, buffer)
+        yield from _run_combiner(combiner, buffer)
+    if step.combiner_final is not None:
+        yield from _emit(step.combiner_final())
 
 
 def _run_combiner(
-    step: Step, combiner: Callable[[Any, Any], Any], buffer: list[tuple[Any, Any]]
+    combiner: Callable[[Any, Any], Any], buffer: list[tuple[Any, Any]]
 ) -> Iterator[tuple[Any, Any]]:
-    if step.combiner_init is not None:
-        yield from _emit(step.combiner_init())
     start = 0
     while start < len(buffer):
         key = buffer[start][0]
@@ -90,8 +93,6 @@ def _run_combiner(
             end += 1
         yield from _emit(combiner(key, (v for _, v in buffer[start:end])))
         start = end
-    if step.combiner_final is not None:
-        yield from _emit(step.combiner_final())
 
 
 @dataclass(frozen=True)
