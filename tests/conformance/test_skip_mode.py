@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import os
 import subprocess
 import sys
@@ -92,6 +93,49 @@ def test_budget_exceeded_fails_and_leaves_destination_untouched(tmp_path: Path) 
         ds.write_text(str(out), config=_cfg("inline", tmp_path, max_bad_records=0.1))
     ds.write_text(str(out), config=_cfg("inline", tmp_path, max_bad_records=0.15))
     assert len(_quarantine(out)) == 14
+
+
+def _reject_bad(line: str) -> str:
+    if line.startswith("BAD"):
+        raise ValueError("bad line")
+    return line
+
+
+def _word_one(line: str) -> tuple[str, int]:
+    return line, 1
+
+
+@pytest.mark.parametrize("shape", ["map only", "with a reduce"])
+@pytest.mark.parametrize(
+    ("first_bad", "last_bad", "passes"),
+    [
+        (10, 0, True),  # 10% of the first file, 0.3% of all: within a 5% budget
+        (0, 300, False),  # 7.5% of all, all in the last file
+    ],
+)
+def test_a_fractional_budget_is_judged_on_all_records_read(
+    shape: str, first_bad: int, last_bad: int, passes: bool, tmp_path: Path
+) -> None:
+    """The same input gives the same outcome whatever order its tasks finish in."""
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "a.txt").write_text("BAD\n" * first_bad + "ok\n" * (100 - first_bad))
+    for name in ("b", "c"):
+        (data / f"{name}.txt").write_text("ok\n" * 1000)
+    (data / "d.txt").write_text("BAD\n" * last_bad + "ok\n" * (1000 - last_bad))
+    ds = gm.read_text(str(data)).map(_reject_bad)
+    if shape == "with a reduce":
+        ds = ds.map(_word_one).reduce_by_key(operator.add)
+    outcomes = set()
+    for run, executor in enumerate(["inline", "local", "local", "local", "local"]):
+        cfg = _cfg(executor, tmp_path, max_bad_records=0.05)
+        try:
+            ds.write_text(str(tmp_path / f"out{run}"), config=cfg)
+            outcomes.add("ok")
+        except gm.JobFailedError as exc:
+            assert f"{first_bad + last_bad} skipped, budget 0.05 of 3100 records" in str(exc)
+            outcomes.add("failed")
+    assert outcomes == {"ok" if passes else "failed"}
 
 
 def test_environment_variable_enables_skip_mode_for_the_cli(tmp_path: Path) -> None:

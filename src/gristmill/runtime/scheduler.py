@@ -108,6 +108,7 @@ class _Driver:
     crashes: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)  # narrowing
     bad_records: int = 0
     records_read: int = 0
+    reading: set[int] = field(default_factory=set)  # stages still to read input (not shuffle)
 
     def emit(self, event: Event) -> None:
         for listener in self.listeners:
@@ -116,6 +117,11 @@ class _Driver:
     def run(self) -> list[TaskResult]:
         stages = tuple((s.id, s.num_tasks) for s in self.graph.stages)
         self.emit(JobStarted(self.job_id, stages))
+        self.reading = {
+            s.id
+            for s in self.graph.stages
+            if any(not isinstance(p.input, ShuffleInput) for p in s.pipelines)
+        }
         results: list[TaskResult] = []
         for stage in self.graph.stages:
             results = self.run_stage(stage)
@@ -131,6 +137,8 @@ class _Driver:
         done: dict[int, TaskResult] = {}
         if stage.output is None:
             done = {i: self.reused(i, record) for i, record in self.resumed.items()}
+            for reused in done.values():  # their records count, as in the run that made them
+                self.within_budget(reused)
         for index in range(stage.num_tasks):
             if index not in done:
                 self.backend.submit(self.spec(stage, index, 1, sources, sink_dir))
@@ -145,6 +153,8 @@ class _Driver:
             self.map_outputs[stage.output.shuffle_id] = [
                 r.map_output for r in ordered if r.map_output is not None
             ]
+        self.reading.discard(stage.id)
+        self.check_budget(f"stage {stage.id}")
         seconds = time.perf_counter() - started
         self.summaries.append(StageSummary(stage.id, stage.num_tasks, seconds, stage_counters))
         self.emit(StageFinished(self.job_id, stage.id, seconds, stage_counters))
@@ -194,17 +204,31 @@ class _Driver:
         return [done[i] for i in range(stage.num_tasks)]
 
     def within_budget(self, result: TaskResult) -> None:
-        """Count a winner's skipped records; fail the job once they pass `max_bad_records`."""
+        """Count a winner's skipped and read records; fail the job once over `max_bad_records`."""
         self.bad_records += result.counters.get(QUARANTINE_COUNTER, 0)
         self.records_read += result.counters.get("input.records", 0)
+        self.check_budget(result.name)
+
+    def check_budget(self, where: str) -> None:
+        """Fail if the skipped records are over `max_bad_records`, as soon as that is certain.
+
+        A count is checked at any time: skipped records only grow. A fraction is checked only
+        once no stage is left to read input, so its denominator is every record the job reads:
+        a running fraction would make the outcome depend on which tasks finished first.
+        """
         limit = self.config.max_bad_records
         if limit is None or not self.bad_records:
             return
-        budget = limit if limit >= 1 else limit * max(self.records_read, 1)
+        if limit >= 1:
+            budget, of = limit, ""
+        elif not self.reading:
+            budget, of = limit * max(self.records_read, 1), f" of {self.records_read} records read"
+        else:
+            return
         if self.bad_records > budget:
             raise JobFailedError(
-                f"too many bad records: {self.bad_records} skipped, budget {limit:g}"
-                f"{' of records read' if limit < 1 else ''}; see the quarantine of {result.name}"
+                f"too many bad records: {self.bad_records} skipped, budget {limit:g}{of}; "
+                f"see the quarantine of {where}"
             )
 
     def spec(
