@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -106,39 +105,6 @@ def _segments(ops: tuple[Op, ...]) -> list[tuple[Op, ...] | Op]:
 
 
 SkipBad = Callable[[str, str, Any], None]  # (location, error, record): skip mode's quarantine
-CRASHED = "crashed the worker process"
-
-
-class Isolation:
-    """Crash narrowing (skip mode, after a worker died): one record at a time.
-
-    Before each record its index within the task goes to a progress file, so when the worker
-    dies the driver knows which record killed it; records it already blamed are skipped (and
-    quarantined) on the next attempt. This is Hadoop's SkipBadRecords, without the halving.
-    """
-
-    def __init__(self, progress_path: str, crashed: frozenset[int]) -> None:
-        self.crashed = crashed
-        self._fd = os.open(progress_path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        self.seen = 0
-
-    def mark(self, index: int) -> None:
-        data = f"{index}\n".encode()
-        os.pwrite(self._fd, data, 0)
-        os.ftruncate(self._fd, len(data))
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-def read_progress(path: str) -> int | None:
-    """The index of the record a dead isolated attempt was processing."""
-    try:
-        with open(path, encoding="ascii") as f:
-            text = f.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
 
 
 def run_pipeline(
@@ -146,9 +112,9 @@ def run_pipeline(
     batches: Iterator[Batch],
     describe: Callable[[Any], str],
     skip: SkipBad | None = None,
-    isolation: Isolation | None = None,
     *,
     lazy: bool = False,
+    isolated: bool = False,
 ) -> Iterator[Any]:
     """The output batches of `ops` applied to `batches`; empty batches are dropped.
 
@@ -156,7 +122,9 @@ def run_pipeline(
     `skip`, a record on which user code raises is handed to it and left out. With `lazy`
     (for a consumer that folds records one by one), a pipeline that ends in record-wise ops
     yields them as `Lazy` passes, which may turn out empty; never in skip mode, which needs
-    each pass's output whole to replay it record by record.
+    each pass's output whole to replay it record by record. `isolated` (crash narrowing, whose
+    batches hold one input record each) hands a partition function's output on record by
+    record, so that everything after it is done with an input record before the next goes in.
     """
     lazy = lazy and skip is None
     stream: Iterator[tuple[Any, Origin | None]] = ((b.records, b.origin) for b in batches)
@@ -165,16 +133,16 @@ def run_pipeline(
         if isinstance(segment, Op) and segment.kind is OpKind.MAP_BATCHES:
             stream = _batches(segment, stream)  # blocks stay blocks: columnar user code
         elif isinstance(segment, Op):
-            stream = _partitions(segment, _as_lists(stream))
+            chunk = 1 if isolated else BATCH
+            stream = _partitions(segment, _as_lists(stream), chunk=chunk)
         else:
             # Only the last segment's output goes in small pieces: a later map_batches or
             # map_partitions keeps seeing whole batches.
             last = number == len(segments)
             sub = SUB_BATCH if last else 0
             stream = _records(
-                segment, _as_lists(stream), describe, skip, isolation, sub=sub, lazy=lazy and last
+                segment, _as_lists(stream), describe, skip, sub=sub, lazy=lazy and last
             )
-            isolation = None  # narrowing follows the input records, i.e. the first segment
     for records, _origin in stream:
         if type(records) is Lazy or len(records):
             yield records
@@ -185,17 +153,12 @@ def _records(
     stream: Iterator[tuple[list[Any], Origin | None]],
     describe: Callable[[Any], str],
     skip: SkipBad | None,
-    isolation: Isolation | None = None,
     *,
     sub: int = 0,
     lazy: bool = False,
 ) -> Iterator[tuple[Any, Origin | None]]:
     """`ops` over each batch, in passes of `sub` input records (0: the whole batch); with
     `lazy`, each pass is a `Lazy` for its consumer to run."""
-    if isolation is not None and skip is not None:
-        for source, origin in stream:
-            yield _isolated(ops, source, origin, describe, skip=skip, isolation=isolation), None
-        return
     for source, origin in stream:
         step = sub if 0 < sub < len(source) else max(len(source), 1)
         for base in range(0, len(source), step):
@@ -211,33 +174,6 @@ def _records(
                     raise
                 records = _skip_bad(ops, part, origin, describe, skip, base=base)
             yield records, None
-
-
-def _isolated(
-    ops: tuple[Op, ...],
-    source: list[Any],
-    origin: Origin | None,
-    describe: Callable[[Any], str],
-    *,
-    skip: SkipBad,
-    isolation: Isolation,
-) -> list[Any]:
-    out: list[Any] = []
-    for index, record in enumerate(source):
-        position = isolation.seen
-        isolation.seen += 1
-        if position in isolation.crashed:
-            skip(_where(origin, index, describe, record), CRASHED, record)
-            continue
-        isolation.mark(position)
-        one = [record]
-        try:
-            one = apply_ops(ops, one)
-        except Exception as exc:
-            skip(_where(origin, index, describe, record), f"{type(exc).__name__}: {exc}", record)
-            continue
-        out.extend(one)
-    return out
 
 
 def _where(origin: Origin | None, index: int, describe: Callable[[Any], str], record: Any) -> str:
@@ -293,16 +229,23 @@ def _batches(
 
 
 def _partitions(
-    op: Op, stream: Iterator[tuple[list[Any], Origin | None]]
+    op: Op, stream: Iterator[tuple[list[Any], Origin | None]], *, chunk: int = BATCH
 ) -> Iterator[tuple[list[Any], Origin | None]]:
     flat = itertools.chain.from_iterable(records for records, _ in stream)
     out = iter(op.fn(flat))
     try:
-        while chunk := list(itertools.islice(out, BATCH)):
-            yield chunk, None
+        while part := list(itertools.islice(out, chunk)):
+            yield part, None
     except Exception as exc:
         _attach(exc, f"inside {op.describe()}")
         raise
+
+
+def shown(record: Any) -> Any:
+    """What the quarantine keeps of a bad record: a group's key, not its streamed values."""
+    if type(record) is tuple and len(record) == 2 and isinstance(record[1], Values):
+        return record[0]
+    return record
 
 
 def _rewind(record: Any) -> bool:

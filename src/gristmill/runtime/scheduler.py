@@ -16,7 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cloudpickle
@@ -41,7 +41,7 @@ from gristmill.runtime.events import (
     TaskFailed,
     TaskFinished,
 )
-from gristmill.runtime.pipeline import read_progress
+from gristmill.runtime.narrowing import Narrowing, read_progress
 from gristmill.runtime.quarantine import COUNTER as QUARANTINE_COUNTER
 from gristmill.runtime.result import JobResult, StageSummary
 from gristmill.runtime.sinks import SinkResult
@@ -105,7 +105,7 @@ class _Driver:
     summaries: list[StageSummary] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)  # committed attempts' skipped records
     resumed: dict[int, dict[str, Any]] = field(default_factory=dict)  # final tasks already done
-    crashes: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)  # narrowing
+    crashes: dict[tuple[int, int], Narrowing] = field(default_factory=dict)  # skip mode
     bad_records: int = 0
     records_read: int = 0
     reading: set[int] = field(default_factory=set)  # stages still to read input (not shuffle)
@@ -240,6 +240,7 @@ class _Driver:
         sink_dir: str | None,
     ) -> TaskSpec:
         pipeline, _ = stage.task_input(index)
+        narrowing = self.crashes.get((stage.id, index))
         source = None
         if isinstance(pipeline.input, ShuffleInput):
             source = sources[pipeline.input.shuffle_id]
@@ -255,8 +256,9 @@ class _Driver:
             source,
             self.config.skip_bad_records,
             self.config.skip_corrupt_files,
-            self.crashes.get((stage.id, index)),
+            None if narrowing is None else narrowing.crashed,
             self.config.compress_sort_runs,
+            None if narrowing is None else narrowing.suspect,
         )
 
     def failed(
@@ -266,10 +268,13 @@ class _Driver:
         sources: dict[int, ReduceSource],
         sink_dir: str | None,
     ) -> None:
-        if self.narrow_crash(stage, failure, sources, sink_dir):
+        narrowed = self.narrow_crash(stage, failure, sources, sink_dir)
+        if narrowed is None:
             return
-        blamed = len(self.crashes.get((stage.id, failure.index), ()))
-        if failure.attempt < self.config.max_attempts + blamed:
+        failure = narrowed
+        narrowing = self.crashes.get((stage.id, failure.index))
+        free = 0 if narrowing is None else narrowing.free
+        if failure.attempt < self.config.max_attempts + free:
             self.retry(stage, failure, failure.error, sources, sink_dir)
             return
         self.emit(
@@ -304,27 +309,29 @@ class _Driver:
         failure: TaskFailure,
         sources: dict[int, ReduceSource],
         sink_dir: str | None,
-    ) -> bool:
-        """Skip mode: find the record that kills workers, as Hadoop's SkipBadRecords does.
+    ) -> TaskFailure | None:
+        """Skip mode: find the record that kills workers (see `runtime.narrowing`).
 
-        After a crash the task reruns isolated (a record at a time, progress on disk); when an
-        isolated attempt dies, the record it was on is blamed and skipped next time. Returns
-        True when a retry was scheduled that does not count against the task's attempts.
+        After a crash the task reruns isolated. Returns None when narrowing scheduled a retry
+        that does not count against the task's attempts, else the failure to handle as usual,
+        its error saying why narrowing did not help if it did not.
         """
-        if not (failure.crashed and self.config.skip_bad_records):
-            return False
+        if not self.config.skip_bad_records:
+            return failure
         key = (stage.id, failure.index)
-        if key not in self.crashes:
-            self.crashes[key] = ()  # the next attempt (counted as usual) runs isolated
-            return False
+        narrowing = self.crashes.get(key)
+        if narrowing is None:
+            if failure.crashed:
+                self.crashes[key] = Narrowing()  # the next attempt (counted) runs isolated
+            return failure
         dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
-        position = read_progress(dead.progress_path)
-        if position is None or position in self.crashes[key]:
-            return False
-        self.crashes[key] = (*self.crashes[key], position)
-        error = f"{failure.error}; skipping input record {position} of the task"
-        self.retry(stage, failure, error, sources, sink_dir)
-        return True
+        progress = read_progress(dead.progress_path) if failure.crashed else None
+        free, note = narrowing.after(crashed=failure.crashed, progress=progress)
+        error = f"{failure.error}; {note}" if note else failure.error
+        if free:
+            self.retry(stage, failure, error, sources, sink_dir)
+            return None
+        return replace(failure, error=error)
 
     def retry(
         self,

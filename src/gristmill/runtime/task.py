@@ -21,7 +21,8 @@ from gristmill.io.formats import Batch, CorruptFileError, read_split, verify_com
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
 from gristmill.runtime.context import task_counters, task_environment
-from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, Isolation, Lazy, run_pipeline
+from gristmill.runtime.narrowing import CrashNotReproduced, Isolation
+from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, Lazy, run_pipeline
 from gristmill.runtime.quarantine import Quarantine
 from gristmill.runtime.sinks import SinkResult, SinkWriter
 from gristmill.shuffle.reader import ReduceSource, read_partition
@@ -46,6 +47,7 @@ class TaskSpec:
     skip_corrupt_files: bool = False
     crashed_records: tuple[int, ...] | None = None  # set: isolate records (crash narrowing)
     compress_sort_runs: bool = False  # Config.compress_sort_runs
+    suspect_record: int | None = None  # set: probe this record alone (crash narrowing)
 
     @property
     def progress_path(self) -> str:
@@ -210,15 +212,38 @@ def _run(spec: TaskSpec, result: TaskResult, skip: Quarantine | None) -> None:
     counted_batches = _counted(batches, result.counters, counted)
     isolation = None
     if skip is not None and spec.crashed_records is not None:
-        isolation = Isolation(spec.progress_path, frozenset(spec.crashed_records))
+        crashed = frozenset(spec.crashed_records)
+        isolation = Isolation(spec.progress_path, crashed, spec.suspect_record)
+        counted_batches = isolation.records(counted_batches, describe, skip)
     try:
         # The map-side combine folds pairs as the ops make them (see Lazy).
         lazy = folds(spec.stage.output)
-        out = run_pipeline(pipeline.ops, counted_batches, describe, skip, isolation, lazy=lazy)
+        out = run_pipeline(
+            pipeline.ops, counted_batches, describe, skip, lazy=lazy, isolated=isolation is not None
+        )
+        if isolation is not None and isolation.probe is not None:
+            out = _probed(out, isolation.probe)
         _deliver(spec, result, out)
+        if isolation is not None and isolation.probe is not None:
+            raise _not_reproduced(isolation.probe)  # output cut short (take): never commit
     finally:
         if isolation is not None:
             isolation.close()
+
+
+def _probed(out: Iterator[Any], position: int) -> Iterator[Any]:
+    """A probe's output, delivered as usual (user code in the writer runs too); when it ends
+    the attempt fails, so nothing of it is committed and the writer cleans up."""
+    yield from out
+    raise _not_reproduced(position)
+
+
+def _not_reproduced(position: int) -> CrashNotReproduced:
+    return CrashNotReproduced(
+        f"the worker died with input record {position} of the task in flight, but survives it "
+        "alone: the crash is not that record's (a partition function that reads ahead or keeps "
+        "state across records), so skip mode cannot narrow it to one record"
+    )
 
 
 def _fold(writer: ShuffleWriter, batch: Lazy) -> None:

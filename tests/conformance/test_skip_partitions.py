@@ -1,0 +1,157 @@
+"""Skip mode through partition functions: map_partitions and MapReduceJob phases, checked
+against plain-Python oracles (exact output multisets, exact quarantine contents)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gristmill as gm
+from gristmill.api.mr_compile import compile_job
+
+POISON = "kappa kappa kappa"
+WORDS = ("alpha", "beta", "gamma", "delta", "eps", "kappa", "42", "x")
+
+
+def _corpus(tmp_path: Path, bad: tuple[int, ...] = (37, 1500, 2999)) -> tuple[Path, list[str]]:
+    lines = [
+        " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(1 + i % 5)) for i in range(3000)
+    ]
+    for i in bad:
+        lines[i] = f"{POISON} beta {i}"
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(lines) + "\n")
+    return src, lines
+
+
+def _cfg(executor: str, tmp_path: Path, **kw: Any) -> gm.Config:
+    return gm.Config(
+        executor=executor,
+        workers=2,
+        progress=False,
+        scratch_dir=str(tmp_path / "s"),
+        skip_bad_records=True,
+        **kw,
+    )
+
+
+def _quarantine(out: Path) -> list[dict[str, str]]:
+    return [
+        json.loads(line)
+        for p in sorted((out / "_quarantine").glob("*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
+
+
+def _lines_out(out: Path) -> list[str]:
+    return "".join(p.read_text() for p in sorted(out.glob("part-*"))).splitlines()
+
+
+def _line_numbers(bad: list[dict[str, str]]) -> list[int]:
+    """The 1-based line numbers the quarantine entries name (``PATH, line N (byte ...``)."""
+    return sorted(int(b["location"].split(", line ")[1].split(" ")[0]) for b in bad)
+
+
+def _crash_on_poison(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        if POISON in line:
+            os._exit(7)  # like a crash in a C extension: no exception, the worker is gone
+        yield line.upper()
+
+
+@pytest.mark.parametrize("strip", [True, False], ids=["after-map", "alone"])
+def test_crash_inside_map_partitions_blames_only_the_crashing_records(
+    strip: bool, tmp_path: Path
+) -> None:
+    src, lines = _corpus(tmp_path)
+    ds = gm.read_text(str(src))
+    if strip:  # record-wise ops in front used to fill a whole batch before the crash
+        ds = ds.map(str.strip)
+    out = tmp_path / "out"
+    result = ds.map_partitions(_crash_on_poison).write_text(
+        str(out), config=_cfg("local", tmp_path, split_size=8192)
+    )
+    assert collections.Counter(_lines_out(out)) == collections.Counter(
+        ln.upper() for ln in lines if POISON not in ln
+    )
+    bad = _quarantine(out)
+    assert [b["error"] for b in bad] == ["crashed the worker process"] * 3
+    assert sorted(b["record"] for b in bad) == sorted(repr(ln) for ln in lines if POISON in ln)
+    assert all(b["location"].startswith(f"{src}, ") for b in bad)
+    assert result.counters["bad_records.skipped"] == 3
+
+
+def _crash_after_reading_all(lines: Iterator[str]) -> Iterator[str]:
+    kept = sorted(lines)  # reads ahead: no record is in flight when it dies
+    if any(POISON in line for line in kept):
+        os._exit(7)
+    yield from kept
+
+
+def _crash_in_chunks(lines: Iterator[str]) -> Iterator[str]:
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == 50:  # dies with the 50th record of a chunk in flight, not the poison
+            if any(POISON in c for c in chunk):
+                os._exit(7)
+            yield from chunk
+            chunk = []
+    yield from chunk
+
+
+@pytest.mark.parametrize(
+    ("fn", "why"),
+    [
+        (_crash_after_reading_all, "had read all of its input"),
+        (_crash_in_chunks, "survives it alone"),
+    ],
+)
+def test_crash_that_is_no_records_fails_clearly_and_drops_nothing(
+    fn: Any, why: str, tmp_path: Path
+) -> None:
+    src, _ = _corpus(tmp_path, bad=(1500,))
+    out = tmp_path / "out"
+    cfg = _cfg("local", tmp_path, split_size=1 << 20, max_attempts=2)
+    with pytest.raises(gm.JobFailedError, match="cannot narrow") as info:
+        gm.read_text(str(src)).map_partitions(fn).write_text(str(out), config=cfg)
+    assert why in str(info.value)
+    assert not out.exists()
+
+
+class CrashMap(gm.MapReduceJob):
+    def mapper(self, _: None, line: str) -> Iterator[tuple[str, int]]:
+        if POISON in line:
+            os._exit(7)
+        for word in line.split():
+            yield word, 1
+
+    def reducer(self, word: str, counts: Iterator[int]) -> Iterator[tuple[str, int]]:
+        yield word, sum(counts)
+
+
+def _counts(out: Path) -> collections.Counter[str]:
+    pairs = (line.split("\t") for line in _lines_out(out))
+    return collections.Counter({k: int(v) for k, v in pairs})
+
+
+def _word_oracle(lines: list[str], *, keep: Any = lambda line: True) -> collections.Counter[str]:
+    return collections.Counter(w for line in lines if keep(line) for w in line.split())
+
+
+def test_mapreduce_mapper_crash_skips_only_the_crashing_lines(tmp_path: Path) -> None:
+    src, lines = _corpus(tmp_path, bad=(37, 2999))
+    out = tmp_path / "out"
+    ds = compile_job(CrashMap([]), gm.read_text(str(src)))
+    result = ds.write_text(str(out), config=_cfg("local", tmp_path, split_size=8192))
+    assert _counts(out) == _word_oracle(lines, keep=lambda ln: POISON not in ln)
+    bad = _quarantine(out)
+    assert sorted(b["record"] for b in bad) == sorted(repr(ln) for ln in lines if POISON in ln)
+    assert [b["error"] for b in bad] == ["crashed the worker process"] * 2
+    assert result.counters["bad_records.skipped"] == 2
