@@ -136,6 +136,34 @@ class CrashMap(gm.MapReduceJob):
         yield word, sum(counts)
 
 
+class RaisingMap(gm.MapReduceJob):
+    def mapper(self, _: None, line: str) -> Iterator[tuple[str, int]]:
+        for word in line.split():  # output made before the raise must not count either
+            yield word, 1
+        if POISON in line:
+            raise ValueError(f"bad line {line}")
+
+    def combiner(self, word: str, counts: Iterator[int]) -> Iterator[tuple[str, int]]:
+        yield word, sum(counts)
+
+    def reducer(self, word: str, counts: Iterator[int]) -> Iterator[tuple[str, int]]:
+        yield word, sum(counts)
+
+
+class RaisingReduce(gm.MapReduceJob):
+    def mapper(self, _: None, line: str) -> Iterator[tuple[str, int]]:
+        for word in line.split():
+            yield word, 1
+
+    def reducer(self, word: str, counts: Iterator[int]) -> Iterator[tuple[str, int]]:
+        total = 0
+        for count in counts:
+            total += count
+            if word == "kappa" and total == 5:  # part way through the group's values
+                raise ValueError("bad key kappa")
+        yield word, total
+
+
 def _counts(out: Path) -> collections.Counter[str]:
     pairs = (line.split("\t") for line in _lines_out(out))
     return collections.Counter({k: int(v) for k, v in pairs})
@@ -155,3 +183,43 @@ def test_mapreduce_mapper_crash_skips_only_the_crashing_lines(tmp_path: Path) ->
     assert sorted(b["record"] for b in bad) == sorted(repr(ln) for ln in lines if POISON in ln)
     assert [b["error"] for b in bad] == ["crashed the worker process"] * 2
     assert result.counters["bad_records.skipped"] == 2
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_mapreduce_mapper_raising_skips_the_line(executor: str, tmp_path: Path) -> None:
+    src, lines = _corpus(tmp_path)
+    out = tmp_path / "out"
+    ds = compile_job(RaisingMap([]), gm.read_text(str(src)))
+    result = ds.write_text(str(out), config=_cfg(executor, tmp_path, split_size=1 << 20))
+    assert _counts(out) == _word_oracle(lines, keep=lambda ln: POISON not in ln)
+    bad = _quarantine(out)
+    expected = [i + 1 for i, ln in enumerate(lines) if POISON in ln]
+    assert _line_numbers(bad) == expected  # located by file and line, like record-wise ops
+    assert all(b["location"].startswith(f"{src}, line ") for b in bad)
+    assert sorted(b["record"] for b in bad) == sorted(repr(ln) for ln in lines if POISON in ln)
+    assert sorted(b["error"] for b in bad) == sorted(
+        f"ValueError: bad line {ln}" for ln in lines if POISON in ln
+    )
+    assert result.counters["bad_records.skipped"] == 3
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_mapreduce_reducer_raising_skips_the_key(executor: str, tmp_path: Path) -> None:
+    src, lines = _corpus(tmp_path)
+    out = tmp_path / "out"
+    ds = compile_job(RaisingReduce([]), gm.read_text(str(src)))
+    result = ds.write_text(str(out), config=_cfg(executor, tmp_path, split_size=8192))
+    expected = _word_oracle(lines)
+    del expected["kappa"]
+    assert _counts(out) == expected
+    (bad,) = _quarantine(out)
+    assert "key 'kappa'" in bad["location"] and bad["record"] == "'kappa'"
+    assert bad["error"] == "ValueError: bad key kappa"
+    assert result.counters["bad_records.skipped"] == 1
+
+
+def test_mapreduce_raising_still_fails_without_skip_mode(tmp_path: Path) -> None:
+    src, _ = _corpus(tmp_path)
+    strict = gm.Config(executor="inline", progress=False, max_attempts=1)
+    with pytest.raises(gm.JobFailedError, match="bad line"):
+        compile_job(RaisingMap([]), gm.read_text(str(src))).count(config=strict)

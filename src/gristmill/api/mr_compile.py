@@ -1,8 +1,10 @@
 """Compile a `MapReduceJob` into a Dataset: each step is a map phase, a shuffle, a reduce phase.
 
 Phases run as `map_partitions` functions, so `*_init`/`*_final` run once per task, as in
-Hadoop. The combiner runs map-side on bounded buffers of the mapper's output (like Hadoop's
-combiner on each spill); reducers get keys in sorted order with their values streamed.
+Hadoop; being `PerRecord` functions, in skip mode they leave out a line the mapper raises on
+or a group the reducer raises on. The combiner runs map-side on bounded buffers of the
+mapper's output (like Hadoop's combiner on each spill); reducers get keys in sorted order
+with their values streamed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gristmill.api.pipes import files_in_cwd
+from gristmill.plan.ops import Each, PerRecord
 from gristmill.shuffle.order import sort_pairs
 
 if TYPE_CHECKING:
@@ -27,13 +30,13 @@ def _emit(out: Iterable[tuple[Any, Any]] | None) -> Iterator[tuple[Any, Any]]:
 
 
 @dataclass(frozen=True)
-class MapPhase:
+class MapPhase(PerRecord):
     """mapper_init, mapper over every pair, mapper_final; then the combiner if there is one."""
 
     step: Step
     files: tuple[str, ...] = ()
 
-    def _mapped(self, records: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    def _mapped(self, records: Iterator[tuple[Any, Any]], each: Each) -> Iterator[Any]:
         step = self.step
         if step.mapper_init is not None:
             yield from _emit(step.mapper_init())
@@ -42,13 +45,13 @@ class MapPhase:
             if mapper is None:
                 yield key, value
             else:
-                yield from _emit(mapper(key, value))
+                yield from each(mapper, key, value)
         if step.mapper_final is not None:
             yield from _emit(step.mapper_final())
 
-    def __call__(self, records: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    def run(self, records: Iterator[tuple[Any, Any]], each: Each) -> Iterator[tuple[Any, Any]]:
         with files_in_cwd(self.files):
-            mapped = self._mapped(records)
+            mapped = self._mapped(records, each)
             if self.step.combiner is not None:
                 mapped = _combine(self.step, mapped)
             yield from mapped
@@ -96,13 +99,13 @@ def _run_combiner(
 
 
 @dataclass(frozen=True)
-class ReducePhase:
+class ReducePhase(PerRecord):
     """reducer_init, the reducer over each (key, values) group in key order, reducer_final."""
 
     step: Step
     files: tuple[str, ...] = ()
 
-    def __call__(self, groups: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    def run(self, groups: Iterator[tuple[Any, Any]], each: Each) -> Iterator[tuple[Any, Any]]:
         step = self.step
         reducer = step.reducer
         assert reducer is not None
@@ -110,7 +113,7 @@ class ReducePhase:
             if step.reducer_init is not None:
                 yield from _emit(step.reducer_init())
             for key, values in groups:
-                yield from _emit(reducer(key, values))
+                yield from each(reducer, key, values)
             if step.reducer_final is not None:
                 yield from _emit(step.reducer_final())
 

@@ -2,19 +2,21 @@
 
 Batches keep Python's per-record overhead to the user's own calls. When user code
 raises, the failing batch is replayed one record at a time to find the exact record, whose
-file, line and byte offset are attached to the exception (the user's traceback is kept).
+file, line and byte offset are attached to the exception (the user's traceback is kept), or
+in skip mode which is quarantined and left out; a `PerRecord` partition function (a
+MapReduceJob phase) gets the same per record.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from gristmill.io.columnar import as_records, is_columnar
 from gristmill.io.formats import Batch, Origin
-from gristmill.plan.ops import Op, OpKind
+from gristmill.plan.ops import Op, OpKind, PerRecord
 from gristmill.shuffle.reader import Values
 
 BATCH = 4096
@@ -70,7 +72,7 @@ class Lazy:
         self,
         ops: tuple[Op, ...],
         part: list[Any],
-        origin: Origin | None,
+        origin: Where | None,
         describe: Callable[[Any], str],
         base: int,
     ) -> None:
@@ -85,6 +87,53 @@ class Lazy:
         where = _failing(self._ops, self._part, self._origin, self._describe, self._base)
         if where is not None:
             _attach(exc, where)
+
+
+class Trace:
+    """Where a skip-mode pass of record-wise ops got its output: output record `index` is
+    traced back by replaying the pass one input record at a time, only when asked (a
+    partition function downstream failed on it). User functions are assumed deterministic,
+    as the replay of a failed batch assumes."""
+
+    __slots__ = ("_base", "_describe", "_ops", "_origin", "_part")
+
+    def __init__(
+        self,
+        ops: tuple[Op, ...],
+        part: list[Any],
+        origin: Where | None,
+        describe: Callable[[Any], str],
+        base: int,
+    ) -> None:
+        self._ops, self._part, self._origin = ops, part, origin
+        self._describe, self._base = describe, base
+
+    def _source(self, index: int) -> int | None:
+        seen = 0
+        for position, record in enumerate(self._part):
+            try:  # a record that raised was skipped: it made no output
+                seen += len(apply_ops(self._ops, [record])) if _rewind(record) else 0
+            except Exception:
+                continue
+            if index < seen:
+                return position
+        return None
+
+    def locate(self, index: int) -> str:
+        """Where the input record that made output record `index` came from."""
+        position = self._source(index)
+        if position is None:
+            return "unknown record"
+        record = self._part[position]
+        return _where(self._origin, self._base + position, self._describe, record)
+
+    def record(self, index: int) -> Any:
+        """The input record that made output record `index` (None if not found)."""
+        position = self._source(index)
+        return None if position is None else shown(self._part[position])
+
+
+Where = Origin | Trace  # what a batch's records are located by
 
 
 def _segments(ops: tuple[Op, ...]) -> list[tuple[Op, ...] | Op]:
@@ -127,14 +176,14 @@ def run_pipeline(
     record, so that everything after it is done with an input record before the next goes in.
     """
     lazy = lazy and skip is None
-    stream: Iterator[tuple[Any, Origin | None]] = ((b.records, b.origin) for b in batches)
+    stream: Iterator[tuple[Any, Where | None]] = ((b.records, b.origin) for b in batches)
     segments = _segments(ops)
     for number, segment in enumerate(segments, 1):
         if isinstance(segment, Op) and segment.kind is OpKind.MAP_BATCHES:
             stream = _batches(segment, stream)  # blocks stay blocks: columnar user code
         elif isinstance(segment, Op):
             chunk = 1 if isolated else BATCH
-            stream = _partitions(segment, _as_lists(stream), chunk=chunk)
+            stream = _partitions(segment, _as_lists(stream), describe, skip, chunk=chunk)
         else:
             # Only the last segment's output goes in small pieces: a later map_batches or
             # map_partitions keeps seeing whole batches.
@@ -150,15 +199,16 @@ def run_pipeline(
 
 def _records(
     ops: tuple[Op, ...],
-    stream: Iterator[tuple[list[Any], Origin | None]],
+    stream: Iterator[tuple[list[Any], Where | None]],
     describe: Callable[[Any], str],
     skip: SkipBad | None,
     *,
     sub: int = 0,
     lazy: bool = False,
-) -> Iterator[tuple[Any, Origin | None]]:
+) -> Iterator[tuple[Any, Where | None]]:
     """`ops` over each batch, in passes of `sub` input records (0: the whole batch); with
-    `lazy`, each pass is a `Lazy` for its consumer to run."""
+    `lazy`, each pass is a `Lazy` for its consumer to run. In skip mode each pass carries a
+    `Trace`, so a partition function after it can name the input record it failed on."""
     for source, origin in stream:
         step = sub if 0 < sub < len(source) else max(len(source), 1)
         for base in range(0, len(source), step):
@@ -173,17 +223,17 @@ def _records(
                     _attach(exc, _locate(ops, part, origin, describe, base))
                     raise
                 records = _skip_bad(ops, part, origin, describe, skip, base=base)
-            yield records, None
+            yield records, (None if skip is None else Trace(ops, part, origin, describe, base))
 
 
-def _where(origin: Origin | None, index: int, describe: Callable[[Any], str], record: Any) -> str:
+def _where(origin: Where | None, index: int, describe: Callable[[Any], str], record: Any) -> str:
     return origin.locate(index) if origin is not None else describe(record)
 
 
 def _skip_bad(
     ops: tuple[Op, ...],
     source: list[Any],
-    origin: Origin | None,
+    origin: Where | None,
     describe: Callable[[Any], str],
     skip: SkipBad,
     *,
@@ -209,15 +259,15 @@ def _skip_bad(
 
 
 def _as_lists(
-    stream: Iterator[tuple[Any, Origin | None]],
-) -> Iterator[tuple[list[Any], Origin | None]]:
+    stream: Iterator[tuple[Any, Where | None]],
+) -> Iterator[tuple[list[Any], Where | None]]:
     """Record-wise user code sees records, never a block or a table."""
     return ((as_records(records), origin) for records, origin in stream)
 
 
 def _batches(
-    op: Op, stream: Iterator[tuple[Any, Origin | None]]
-) -> Iterator[tuple[Any, Origin | None]]:
+    op: Op, stream: Iterator[tuple[Any, Where | None]]
+) -> Iterator[tuple[Any, Where | None]]:
     for records, origin in stream:
         try:
             out = op.fn(records)
@@ -229,16 +279,63 @@ def _batches(
 
 
 def _partitions(
-    op: Op, stream: Iterator[tuple[list[Any], Origin | None]], *, chunk: int = BATCH
-) -> Iterator[tuple[list[Any], Origin | None]]:
-    flat = itertools.chain.from_iterable(records for records, _ in stream)
-    out = iter(op.fn(flat))
+    op: Op,
+    stream: Iterator[tuple[list[Any], Where | None]],
+    describe: Callable[[Any], str],
+    skip: SkipBad | None,
+    *,
+    chunk: int = BATCH,
+) -> Iterator[tuple[list[Any], Where | None]]:
+    if skip is not None and isinstance(op.fn, PerRecord):
+        feed = _Feed(stream, describe, skip)
+        out = iter(op.fn.run(iter(feed), feed.each))
+    else:
+        out = iter(op.fn(itertools.chain.from_iterable(records for records, _ in stream)))
     try:
         while part := list(itertools.islice(out, chunk)):
             yield part, None
     except Exception as exc:
         _attach(exc, f"inside {op.describe()}")
         raise
+
+
+class _Feed:
+    """A `PerRecord` partition function's input in skip mode, one record at a time.
+
+    It remembers the record in flight, so `each` can hand a record whose user call raised to
+    the same quarantine as record-wise ops' bad records, located the same way.
+    """
+
+    def __init__(
+        self,
+        stream: Iterator[tuple[list[Any], Where | None]],
+        describe: Callable[[Any], str],
+        skip: SkipBad,
+    ) -> None:
+        self._stream, self._describe, self._skip = stream, describe, skip
+        self._records: list[Any] = []
+        self._origin: Where | None = None
+        self._index = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for records, origin in self._stream:
+            self._records, self._origin = records, origin
+            for index, record in enumerate(records):
+                self._index = index
+                yield record
+
+    def each(self, fn: Callable[..., Iterable[Any] | None], *args: Any) -> Iterable[Any]:
+        """`fn(*args)`'s output, whole: a call that raises part way made none."""
+        try:
+            out = fn(*args)
+            return () if out is None else list(out)
+        except Exception as exc:
+            record = self._records[self._index]
+            origin, index = self._origin, self._index
+            where = _where(origin, index, self._describe, record)
+            bad = origin.record(index) if isinstance(origin, Trace) else shown(record)
+            self._skip(where, f"{type(exc).__name__}: {exc}", bad)
+            return ()
 
 
 def shown(record: Any) -> Any:
@@ -258,7 +355,7 @@ def _rewind(record: Any) -> bool:
 def _locate(
     ops: tuple[Op, ...],
     source: list[Any],
-    origin: Origin | None,
+    origin: Where | None,
     describe: Callable[[Any], str],
     base: int = 0,
 ) -> str:
@@ -273,7 +370,7 @@ def _locate(
 def _failing(
     ops: tuple[Op, ...],
     source: list[Any],
-    origin: Origin | None,
+    origin: Where | None,
     describe: Callable[[Any], str],
     base: int,
 ) -> str | None:
