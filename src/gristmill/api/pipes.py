@@ -13,7 +13,7 @@ import os
 import shlex
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -97,7 +97,7 @@ def _workdir(command: Command) -> str | None:
     return make_workdir(command.files) if command.files else command.cwd
 
 
-def pipe_lines(command: Command, lines: Iterable[str]) -> Iterator[str]:
+def pipe_lines(command: Command, lines: Iterable[str]) -> Generator[str, None, None]:
     """Stream `lines` through `command`, yielding its output lines (without newlines)."""
     workdir = _workdir(command)
     env = {**os.environ, **dict(command.env)}
@@ -119,10 +119,17 @@ def pipe_lines(command: Command, lines: Iterable[str]) -> Iterator[str]:
     reader = threading.Thread(target=_drain_stderr, args=(proc.stderr, tail), daemon=True)
     feeder.start()
     reader.start()
+    finished = False
     try:
         for raw in proc.stdout:
             yield raw.decode("utf-8", "surrogateescape").rstrip("\n").rstrip("\r")
+        finished = True
     finally:
+        if not finished:
+            # Abandoned (the task failed downstream, or stopped reading): nobody wants the rest
+            # of its output, and a command that neither reads nor writes would be waited for
+            # forever.
+            proc.kill()
         proc.stdout.close()
         feeder.join()
         code = proc.wait()

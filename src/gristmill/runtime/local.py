@@ -3,7 +3,8 @@
 Workers are forked once per job and reused for every task, so per-task cost is a pipe message.
 A stage's plan is pickled once and cached by each worker. A worker that dies (SIGKILL, OOM,
 os._exit) is noticed through its process sentinel, replaced, and its task reported as crashed
-so the scheduler can retry it.
+so the scheduler can retry it. Each worker leads a process group of its own, and is killed with
+that group, so the commands its tasks started (streaming) never outlive it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
@@ -66,9 +68,51 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-def _worker_main(conn: Connection, memory: int) -> None:
-    # Ctrl-C goes to the whole process group; the driver decides what a cancel means.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _ignore(signum: int, frame: object) -> None:
+    """A handler that does nothing: unlike SIG_IGN, commands the worker starts don't inherit it."""
+
+
+def _own_group(pid: int) -> None:
+    """Make `pid` lead a new process group; called by both the worker and the driver, so the
+    group exists before either goes on, whichever runs first."""
+    with contextlib.suppress(OSError):  # e.g. the worker already exec'd (spawn), or exited
+        os.setpgid(pid, pid)
+
+
+def _kill_group(process: BaseProcess, sig: int) -> None:
+    """Send `sig` to a worker and everything it started (its group; see `_own_group`).
+
+    Called before the worker is joined: until then its pid, and so its group id, cannot be
+    reused by another process.
+    """
+    if process.pid is None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:  # it never got its own group: the worker alone, if alive
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, sig)
+
+
+def _die_with(driver: int) -> None:
+    """Kill this worker's group once the driver is gone, even mid-task.
+
+    A driver killed outright (SIGKILL, a terminal's hangup) cannot kill the group itself, and
+    the group no longer shares the driver's terminal signals.
+    """
+    while os.getppid() == driver:
+        time.sleep(1.0)
+    if os.getpgid(0) == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _worker_main(conn: Connection, memory: int, driver: int) -> None:
+    # A group of its own: a killed worker's streaming commands go with it (`_kill_group`).
+    _own_group(0)
+    # Ctrl-C goes to the driver's process group, which is no longer ours, but the driver
+    # decides what a cancel means whoever sends SIGINT here.
+    signal.signal(signal.SIGINT, _ignore)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver's cancel handler is not ours
     # pyarrow's default mimalloc pool keeps freed pages per thread, which held workers at
     # several times their budget; the system allocator returns them at the same speed. One
@@ -87,7 +131,9 @@ def _worker_main(conn: Connection, memory: int) -> None:
     spare.enable()
     mapped.enable()  # a file truncated under a map kills this worker, never the user's process
     stages: dict[tuple[str, int], Any] = {}
-    driver = os.getppid()
+    # `driver` is the pid from before the fork: one read here could already be init's, if
+    # the driver was killed while this worker started.
+    threading.Thread(target=_die_with, args=(driver,), daemon=True).start()
     while True:
         # Forked siblings hold copies of the driver's pipe ends, so a killed driver does not
         # always show up as EOF here: notice it by being re-parented instead.
@@ -148,9 +194,11 @@ class LocalBackend:
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(  # type: ignore[attr-defined]
-            target=_worker_main, args=(child, self._memory), daemon=True
+            target=_worker_main, args=(child, self._memory, os.getpid()), daemon=True
         )
         process.start()
+        assert process.pid is not None
+        _own_group(process.pid)
         child.close()
         return _Worker(process, parent)
 
@@ -229,13 +277,14 @@ class LocalBackend:
     def _kill_hung(self, worker: _Worker) -> TaskFailure:
         spec = worker.task
         assert spec is not None
-        if worker.process.pid is not None:
-            os.kill(worker.process.pid, signal.SIGKILL)
+        _kill_group(worker.process, signal.SIGKILL)
         failure = self._crashed(worker, spec)
         error = f"{spec.name} timed out after {self._timeout:g}s; its worker was killed"
         return dataclasses.replace(failure, error=error)
 
     def _crashed(self, worker: _Worker, spec: TaskSpec) -> TaskFailure:
+        # A worker that died on its own (OOM killer, segfault) may leave commands running.
+        _kill_group(worker.process, signal.SIGKILL)
         worker.process.join(timeout=5)
         code = worker.process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
@@ -256,16 +305,18 @@ class LocalBackend:
 
     def close(self) -> None:
         for w in self._workers:
-            if w.process.is_alive():
-                if w.task is None:
-                    with contextlib.suppress(OSError):
-                        w.conn.send_bytes(_STOP)
-                else:
-                    w.process.terminate()
+            if w.task is None:
+                with contextlib.suppress(OSError):  # gone already: join() reaps it
+                    w.conn.send_bytes(_STOP)
+            else:
+                # An abandoned attempt (the job failed or was cancelled): its worker and the
+                # commands it runs. The worker keeps SIGTERM's default, so SIGKILL costs it
+                # nothing, and it also stops a command that ignores SIGTERM.
+                _kill_group(w.process, signal.SIGKILL)
         for w in self._workers:
             w.process.join(timeout=5)
             if w.process.is_alive():
-                os.kill(w.process.pid or 0, signal.SIGKILL)
+                _kill_group(w.process, signal.SIGKILL)
                 w.process.join()
             w.conn.close()
         self._workers = []
