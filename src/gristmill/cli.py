@@ -10,13 +10,13 @@ import functools
 import os
 import runpy
 import shutil
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from gristmill.cancel import sigterm_cancels
 from gristmill.config import Config, use_config
 from gristmill.errors import GristmillError, JobFailedError, UsageError
 from gristmill.options import ENGINE_OPTIONS, config_from
@@ -43,19 +43,14 @@ def build_config(opts: dict[str, Any]) -> Config:
     return config_from(opts)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def reporting(fn: F) -> F:
     """Turn gristmill errors into messages and exit codes."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # SIGTERM is a cancel, like Ctrl-C: unwind so staging and spill files are removed.
-        signal.signal(signal.SIGTERM, _interrupt)
         try:
-            return fn(*args, **kwargs)
+            with sigterm_cancels():
+                return fn(*args, **kwargs)
         except UsageError as exc:
             click.echo(f"gristmill: error: {exc}", err=True)
             sys.exit(2)

@@ -193,3 +193,46 @@ def test_cancel_cleans_up_and_exits_130(sig: signal.Signals, tmp_path: Path) -> 
     assert proc.returncode == 130, err
     assert not out.exists()
     assert _leftovers(tmp_path, scratch, script) == []
+
+
+SLOW_MR_JOB = """
+import time
+import gristmill as gm
+
+class Slow(gm.MapReduceJob):
+    def mapper(self, _, line):
+        time.sleep(0.5)
+        yield line, 1
+
+    def reducer(self, key, counts):
+        yield key, sum(counts)
+
+if __name__ == "__main__":
+    Slow.main()
+"""
+
+
+def test_sigterm_cancels_a_mapreduce_script(tmp_path: Path) -> None:
+    """`python job.py ...` treats SIGTERM as `gristmill run` does: a cancel that cleans up."""
+    script = tmp_path / "slow_mr.py"
+    script.write_text(SLOW_MR_JOB)
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("".join(f"line {i}\n" for i in range(40)))
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    engine = ["--workers", "2", "--split-size", "64", "--scratch-dir", str(scratch)]
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(corpus), "-o", str(out), *engine],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(tmp_path.glob(".out.gristmill-*/_attempts")):
+        time.sleep(0.02)
+    time.sleep(0.5)  # tasks are running
+    os.kill(proc.pid, signal.SIGTERM)  # the driver alone, as `kill PID` or a supervisor does
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert not out.exists()
+    assert _leftovers(tmp_path, scratch, script) == []

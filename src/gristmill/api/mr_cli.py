@@ -18,6 +18,7 @@ from gristmill.api.mapreduce import MapReduceJob
 from gristmill.api.mr_compile import compile_job
 from gristmill.api.mr_protocol import encode_line, json_pair
 from gristmill.api.sources import read_text
+from gristmill.cancel import sigterm_cancels
 from gristmill.config import Config
 from gristmill.errors import GristmillError, UsageError
 from gristmill.options import add_to_argparse, config_from
@@ -42,7 +43,10 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
         job = cls(args)
         engine = job.options
         config = config_from(vars(engine))
-        with tempfile.TemporaryDirectory(prefix="gristmill-io-", dir=config.scratch_dir) as tmp:
+        with (
+            sigterm_cancels(),
+            tempfile.TemporaryDirectory(prefix="gristmill-io-", dir=config.scratch_dir) as tmp,
+        ):
             result = _run(job, engine, config, tmp)
     except SystemExit:
         raise
