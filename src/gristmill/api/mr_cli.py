@@ -11,7 +11,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 
 from gristmill.api.mapreduce import MapReduceJob
@@ -21,6 +20,7 @@ from gristmill.api.sources import read_text
 from gristmill.cancel import sigterm_cancels
 from gristmill.config import Config
 from gristmill.errors import GristmillError, UsageError
+from gristmill.io.scratch import Scratch
 from gristmill.options import add_to_argparse, config_from
 from gristmill.runtime.result import JobResult
 
@@ -43,11 +43,8 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
         job = cls(args)
         engine = job.options
         config = config_from(vars(engine))
-        with (
-            sigterm_cancels(),
-            tempfile.TemporaryDirectory(prefix="gristmill-io-", dir=config.scratch_dir) as tmp,
-        ):
-            result = _run(job, engine, config, tmp)
+        with sigterm_cancels(), Scratch("gristmill-io-", config.scratch_dir) as tmp:
+            result = _run(job, engine, config, tmp.path)
     except SystemExit:
         raise
     except UsageError as exc:

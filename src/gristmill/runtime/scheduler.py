@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,6 +22,7 @@ import cloudpickle
 from gristmill.config import Config
 from gristmill.errors import DiskFullError, JobFailedError, UsageError
 from gristmill.faults import inject
+from gristmill.io import scratch
 from gristmill.io.commit import OutputCommitter
 from gristmill.io.formats import check_unchanged
 from gristmill.plan.logical import ShuffleKind
@@ -489,10 +488,9 @@ def run_job(
         _refuse_reading_output(graph, committer.dest)
     if config.executor != "inline":
         check_picklable(graph)
-    os.makedirs(config.scratch_dir, exist_ok=True)
-    job_dir = os.path.abspath(
-        tempfile.mkdtemp(prefix=f"gristmill-{job_id}-", dir=config.scratch_dir)
-    )
+    scratch.reclaim(config.scratch_dir)  # left by drivers killed outright
+    job_scratch = scratch.Scratch(f"gristmill-{job_id}-", config.scratch_dir)
+    job_dir = job_scratch.path
     backend: Backend | None = None
     driver: _Driver | None = None
     try:
@@ -548,5 +546,5 @@ def run_job(
     finally:
         if backend is not None:
             backend.close()
-        shutil.rmtree(job_dir, ignore_errors=True)
+        job_scratch.close()
         forget_run_indexes()  # tasks run inline cached the indexes of runs just removed
