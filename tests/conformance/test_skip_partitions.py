@@ -223,3 +223,16 @@ def test_mapreduce_raising_still_fails_without_skip_mode(tmp_path: Path) -> None
     strict = gm.Config(executor="inline", progress=False, max_attempts=1)
     with pytest.raises(gm.JobFailedError, match="bad line"):
         compile_job(RaisingMap([]), gm.read_text(str(src))).count(config=strict)
+
+
+def test_a_failing_mapper_or_reducer_is_named_by_its_input_line_or_key(tmp_path: Path) -> None:
+    src, lines = _corpus(tmp_path, bad=(1500,))
+    strict = gm.Config(executor="inline", progress=False, max_attempts=1)
+    with pytest.raises(gm.JobFailedError) as mapper:
+        compile_job(RaisingMap([]), gm.read_text(str(src))).count(config=strict)
+    offset = sum(len(line) + 1 for line in lines[:1500])
+    assert f"{src}, line 1501 (byte offset {offset})" in str(mapper.value)
+    with pytest.raises(gm.JobFailedError) as reducer:
+        compile_job(RaisingReduce([]), gm.read_text(str(src))).count(config=strict)
+    assert "input record in flight: shuffle 0 partition" in str(reducer.value)
+    assert "key 'kappa'" in str(reducer.value)

@@ -16,7 +16,7 @@ from typing import Any
 
 from gristmill.io.columnar import as_records, is_columnar
 from gristmill.io.formats import Batch, Origin
-from gristmill.plan.ops import Op, OpKind, PerRecord
+from gristmill.plan.ops import Op, OpKind, PerRecord, stream_each
 from gristmill.shuffle.reader import Values
 
 BATCH = 4096
@@ -207,8 +207,8 @@ def _records(
     lazy: bool = False,
 ) -> Iterator[tuple[Any, Where | None]]:
     """`ops` over each batch, in passes of `sub` input records (0: the whole batch); with
-    `lazy`, each pass is a `Lazy` for its consumer to run. In skip mode each pass carries a
-    `Trace`, so a partition function after it can name the input record it failed on."""
+    `lazy`, each pass is a `Lazy` for its consumer to run. Each pass carries a `Trace`, so a
+    partition function after it can name the input record it failed on (or skip it)."""
     for source, origin in stream:
         step = sub if 0 < sub < len(source) else max(len(source), 1)
         for base in range(0, len(source), step):
@@ -223,7 +223,7 @@ def _records(
                     _attach(exc, _locate(ops, part, origin, describe, base))
                     raise
                 records = _skip_bad(ops, part, origin, describe, skip, base=base)
-            yield records, (None if skip is None else Trace(ops, part, origin, describe, base))
+            yield records, Trace(ops, part, origin, describe, base)
 
 
 def _where(origin: Where | None, index: int, describe: Callable[[Any], str], record: Any) -> str:
@@ -286,36 +286,38 @@ def _partitions(
     *,
     chunk: int = BATCH,
 ) -> Iterator[tuple[list[Any], Where | None]]:
-    if skip is not None and isinstance(op.fn, PerRecord):
-        feed = _Feed(stream, describe, skip)
-        out = iter(op.fn.run(iter(feed), feed.each))
+    tracked: _Tracked | None = None
+    if isinstance(op.fn, PerRecord):
+        if skip is not None:
+            feed = tracked = _Feed(stream, describe, skip)
+            out = iter(op.fn.run(iter(feed), feed.each))
+        else:
+            tracked = _Tracked(stream, describe)
+            out = iter(op.fn.run(iter(tracked), stream_each))
     else:
         out = iter(op.fn(itertools.chain.from_iterable(records for records, _ in stream)))
     try:
         while part := list(itertools.islice(out, chunk)):
             yield part, None
     except Exception as exc:
-        _attach(exc, f"inside {op.describe()}")
+        # A mapper's or reducer's failure names the input line or group it was working on.
+        at = f", input record in flight: {tracked.where()}" if tracked is not None else ""
+        _attach(exc, f"inside {op.describe()}{at}")
         raise
 
 
-class _Feed:
-    """A `PerRecord` partition function's input in skip mode, one record at a time.
-
-    It remembers the record in flight, so `each` can hand a record whose user call raised to
-    the same quarantine as record-wise ops' bad records, located the same way.
-    """
+class _Tracked:
+    """A `PerRecord` partition function's input, one record at a time, remembering the record
+    in flight so a failure can name it (its file and line, or its group's key)."""
 
     def __init__(
-        self,
-        stream: Iterator[tuple[list[Any], Where | None]],
-        describe: Callable[[Any], str],
-        skip: SkipBad,
+        self, stream: Iterator[tuple[list[Any], Where | None]], describe: Callable[[Any], str]
     ) -> None:
-        self._stream, self._describe, self._skip = stream, describe, skip
+        self._stream, self._describe = stream, describe
         self._records: list[Any] = []
         self._origin: Where | None = None
         self._index = 0
+        self._done = False
 
     def __iter__(self) -> Iterator[Any]:
         for records, origin in self._stream:
@@ -323,6 +325,30 @@ class _Feed:
             for index, record in enumerate(records):
                 self._index = index
                 yield record
+        self._done = True
+
+    def where(self) -> str:
+        """The record in flight: where it came from."""
+        if self._done:
+            return "none (all input read)"
+        if not self._records:
+            return "none (before the first)"
+        record = self._records[self._index]
+        return _where(self._origin, self._index, self._describe, record)
+
+
+class _Feed(_Tracked):
+    """`_Tracked` in skip mode: `each` hands a record whose user call raised to the same
+    quarantine as record-wise ops' bad records, located the same way."""
+
+    def __init__(
+        self,
+        stream: Iterator[tuple[list[Any], Where | None]],
+        describe: Callable[[Any], str],
+        skip: SkipBad,
+    ) -> None:
+        super().__init__(stream, describe)
+        self._skip = skip
 
     def each(self, fn: Callable[..., Iterable[Any] | None], *args: Any) -> Iterable[Any]:
         """`fn(*args)`'s output, whole: a call that raises part way made none."""
@@ -330,11 +356,10 @@ class _Feed:
             out = fn(*args)
             return () if out is None else list(out)
         except Exception as exc:
-            record = self._records[self._index]
             origin, index = self._origin, self._index
-            where = _where(origin, index, self._describe, record)
+            record = self._records[index]
             bad = origin.record(index) if isinstance(origin, Trace) else shown(record)
-            self._skip(where, f"{type(exc).__name__}: {exc}", bad)
+            self._skip(self.where(), f"{type(exc).__name__}: {exc}", bad)
             return ()
 
 
