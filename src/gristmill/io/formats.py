@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import collections
+import contextlib
 import csv
 import gzip
 import itertools
@@ -18,7 +19,7 @@ import json.scanner
 import operator
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -154,7 +155,7 @@ def open_split(split: FileSplit) -> IO[bytes]:
     return raw
 
 
-def _line_blocks(split: FileSplit, chunk: int) -> Iterator[tuple[int, bytes]]:
+def _line_blocks(split: FileSplit, chunk: int) -> Generator[tuple[int, bytes], None, None]:
     """Yield (offset, bytes) blocks of whole lines whose first byte lies in the split."""
     try:
         with open_split(split) as f:
@@ -174,7 +175,16 @@ def _read_error(split: FileSplit, exc: BaseException) -> InputFormatError:
     """The error naming `split`'s file for `exc`, one of `READ_ERRORS`."""
     if isinstance(exc, FileNotFoundError):
         return InputFormatError(f"{split.path}: input file disappeared ({exc})")
-    return CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}")
+    return CorruptFileError(f"{split.path}: corrupt or truncated input: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    """`exc`'s message, or its type where it has none (some codecs raise bare errors).
+
+    >>> _reason(EOFError()), _reason(OSError("bad magic"))
+    ('EOFError', 'bad magic')
+    """
+    return str(exc) or type(exc).__name__
 
 
 class CorruptFileError(InputFormatError):
@@ -191,8 +201,8 @@ def verify_compressed(split: FileSplit) -> None:
         with open_split(split) as f:
             while f.read(1 << 20):  # nothing is kept: large reads
                 pass
-    except (EOFError, OSError, zlib.error) as exc:
-        raise CorruptFileError(f"{split.path}: corrupt or truncated input: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise CorruptFileError(f"{split.path}: corrupt or truncated input: {_reason(exc)}") from exc
 
 
 def _ranged_blocks(f: IO[bytes], pos: int, end: int, chunk: int) -> Iterator[tuple[int, bytes]]:
@@ -362,17 +372,35 @@ def _scan_lines(lines: list[str]) -> list[Any] | None:
 
 
 def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
-    """The first record of the file, read line by line only as far as it goes (a quoted name
-    may hold a newline)."""
+    """The first record of the file, decoded line by line only as far as it goes (a quoted
+    name may hold a newline; a bad line below it is the rows' business, not the header's).
+
+    It is read in the same line blocks as the rows, so every compression reads it alike (a
+    zstd stream has no `readline`)."""
     whole = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
-    try:
-        with open_split(whole) as f:
-            lines = (raw.decode("utf-8") for raw in iter(f.readline, b""))
+    with contextlib.closing(_line_blocks(whole, HEADER_CHUNK)) as blocks:
+        lines = (raw.decode("utf-8") for _, block in blocks for raw in _keepends(block))
+        try:
             return next(csv.reader(lines, **options), [])
-    except UnicodeDecodeError:
-        raise InputFormatError(f"invalid UTF-8 in the header line of {split.path}") from None
-    except READ_ERRORS as exc:
-        raise _read_error(split, exc) from exc
+        except UnicodeDecodeError:
+            raise InputFormatError(f"invalid UTF-8 in the header line of {split.path}") from None
+
+
+HEADER_CHUNK = 4096  # a header is one short line, almost always
+
+
+def _keepends(block: bytes) -> Iterator[bytes]:
+    """The lines of `block` with their newlines, as `readline` returns them.
+
+    >>> list(_keepends(b"a\\r\\nb\\rc\\nd"))
+    [b'a\\r\\n', b'b\\rc\\n', b'd']
+    """
+    start = 0
+    while (nl := block.find(b"\n", start) + 1) > 0:
+        yield block[start:nl]
+        start = nl
+    if start < len(block):
+        yield block[start:]
 
 
 def csv_columns(split: FileSplit, header: list[str], columns: tuple[str, ...] | None) -> list[int]:

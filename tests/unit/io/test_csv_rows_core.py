@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,41 @@ def test_the_header_is_read_alone_so_skip_mode_can_skip_bad_lines_below_it(
     path.write_bytes(b"a,\xff\n1,2\n")
     with pytest.raises(InputFormatError, match="invalid UTF-8 in the header line"):
         list(read_csv(split_files(list(list_inputs((str(path),))), 1 << 20)[0], {}, None))
+
+
+def _compress(path: Path, data: bytes, kind: str) -> Path:
+    """`data` written to `path` + the suffix of compression `kind` ("" for none)."""
+    import bz2
+    import gzip
+
+    import pyarrow as pa
+
+    target = path.with_name(path.name + kind)
+    if kind == ".zst":
+        with pa.CompressedOutputStream(str(target), "zstd") as out:
+            out.write(data)
+    else:
+        pack: dict[str, Callable[[bytes], bytes]] = {
+            "": bytes,
+            ".gz": gzip.compress,
+            ".bz2": bz2.compress,
+        }
+        target.write_bytes(pack[kind](data))
+    return target
+
+
+@pytest.mark.parametrize("kind", ["", ".gz", ".bz2", ".zst"])
+def test_every_compression_reads_the_header_and_rows_alike(tmp_path: Path, kind: str) -> None:
+    data = b'id,"na\nme",qty\n1,a,2\n3,"b\nc",4\n'
+    expected = list(csv.DictReader(io.StringIO(data.decode(), newline="")))
+    path = _compress(tmp_path / "t.csv", data, kind)
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
+    assert [r for b in read_csv(split, {}, None, 16) for r in b.records] == expected
+
+
+def test_a_corrupt_compressed_header_is_named_with_a_reason(tmp_path: Path) -> None:
+    path = _compress(tmp_path / "t.csv", b"id,name\n" + b"1,a\n" * 1000, ".gz")
+    path.write_bytes(path.read_bytes()[:30])  # truncated inside its first block
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
+    with pytest.raises(InputFormatError, match=r"t\.csv\.gz: corrupt or truncated input: \w"):
+        list(read_csv(split, {}, None))
