@@ -9,6 +9,7 @@ it is re-read line by line and only the bad lines are skipped. Must not import `
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -203,13 +204,7 @@ def _file_schema(
     import pyarrow as pa
 
     opts = dict(options)
-    head = FileSplit(split.path, 0, min(split.file_size, INFER_BYTES), split.file_size, split.mtime)
-    if split.compressed:
-        head = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
-    sample = b""
-    for _, block in _line_blocks(head, INFER_BYTES):
-        sample = block
-        break
+    sample = _head(split)
     body = sample[sample.find(b"\n") + 1 :] if b"\n" in sample else b""
     fixed = dict(types)
     if not body.strip():
@@ -225,3 +220,23 @@ def _file_schema(
             f"{split.path}: cannot infer CSV column types from its first rows: {exc}"
         ) from None
     return pa.schema([(f.name, fixed.get(f.name, f.type)) for f in inferred])
+
+
+def _head(split: FileSplit) -> bytes:
+    """The lines of the whole-file `split` that start in its first `INFER_BYTES` (of the
+    decompressed stream), whole: the same sample whether or not the file is compressed or
+    ends with a newline (a compressed stream's blocks end at a read's last newline, and its
+    unterminated last line comes as a block of its own)."""
+    head = FileSplit(split.path, 0, min(split.file_size, INFER_BYTES), split.file_size, split.mtime)
+    if split.compressed:
+        head = split
+    blocks, size = [], 0
+    with contextlib.closing(_line_blocks(head, INFER_BYTES)) as lines:
+        for _, block in lines:
+            blocks.append(block)
+            size += len(block)
+            if size >= INFER_BYTES:
+                break
+    sample = b"".join(blocks)
+    end = sample.find(b"\n", INFER_BYTES - 1) + 1  # the end of the line holding the last byte
+    return sample[:end] if end else sample

@@ -223,3 +223,46 @@ def test_csv_tables_of_compressed_files_equal_pyarrow_whole(tmp_path: Path, kind
     (split,) = _splits(path, 1 << 20)
     got = [r for b in read_csv_table(split, {}, None, 4096) for r in b.records.to_pylist()]
     assert got == pacsv.read_csv(pa.py_buffer(data)).to_pylist()
+
+
+@pytest.mark.parametrize("data", [b"a,b\n1,2", b"a\n1\n2.5", b"a,b\n1,x\n2,y\n"])
+@pytest.mark.parametrize("kind", ["", ".gz", ".zst"])
+def test_csv_types_are_inferred_alike_compressed_or_not(
+    tmp_path: Path, data: bytes, kind: str
+) -> None:
+    import gzip
+
+    import pyarrow.csv as pacsv
+
+    path = tmp_path / f"a.csv{kind}"
+    if kind == ".zst":
+        with pa.CompressedOutputStream(str(path), "zstd") as out:
+            out.write(data)
+    else:
+        path.write_bytes(gzip.compress(data) if kind else data)
+    (split,) = _splits(path, 1 << 20)
+    got = [r for b in read_csv_table(split, {}, None, 4096) for r in b.records.to_pylist()]
+    assert got == pacsv.read_csv(pa.py_buffer(data)).to_pylist()
+
+
+def test_the_inference_sample_is_the_same_first_megabyte_compressed_or_not(
+    tmp_path: Path,
+) -> None:
+    import gzip
+
+    from gristmill.io.arrow_readers import INFER_BYTES
+
+    # Text on the line that holds the sample's last byte: inside the sample either way.
+    ints = b"a\n" + b"1\n" * ((INFER_BYTES - 8) // 2)
+    data = ints + b"x" * (INFER_BYTES - len(ints) + 2) + b"\n" + b"3\n" * 10
+    plain = tmp_path / "a.csv"
+    plain.write_bytes(data)
+    packed = tmp_path / "a.csv.gz"
+    packed.write_bytes(gzip.compress(data))
+    schemas = [
+        b.records.schema
+        for p in (plain, packed)
+        for s in _splits(p, 1 << 30)
+        for b in read_csv_table(s, {}, None, 1 << 16, types=())
+    ]
+    assert {str(schema.field("a").type) for schema in schemas} == {"string"}
