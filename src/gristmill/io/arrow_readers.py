@@ -25,7 +25,7 @@ from gristmill.io.formats import (
     _line_blocks,
     csv_columns,
 )
-from gristmill.io.mapped import is_blank, line_length, mappable, mapped_blocks
+from gristmill.io.mapped import line_length, mappable, mapped_blocks, only_newlines
 from gristmill.io.splits import FileSplit
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def read_csv_table(
             first = False
             cut = line_length(block)
             block, offset = block[cut:], offset + cut
-        if is_blank(block):
+        if only_newlines(block):
             continue
         origin = Origin(split.path, offset, None, block)
         try:
@@ -181,8 +181,8 @@ def _skipping(
 
     good, kept = [], []
     for i, raw in enumerate(block.split(b"\n")):
-        if not raw.strip():
-            continue
+        if only_newlines(raw):
+            continue  # a blank line, skipped as pyarrow and the dict rows skip it
         try:
             good.append(_parse(raw + b"\n", header, schema, options))
             kept.append(i)
@@ -207,7 +207,7 @@ def _file_schema(
     sample = _head(split)
     body = sample[sample.find(b"\n") + 1 :] if b"\n" in sample else b""
     fixed = dict(types)
-    if not body.strip():
+    if only_newlines(body):
         return pa.schema([(name, fixed.get(name, pa.string())) for name in header])
     try:
         # Rows of the wrong width are left out of the sample: the block that holds one fails

@@ -28,8 +28,7 @@ from gristmill.io.fs import _local, is_url
 from gristmill.io.splits import FileSplit
 
 PROBE = 64 * 1024  # bytes scanned at a time for the end of a block's first line
-_SPACE = b" \t\n\r\x0b\x0c"
-_SPACE_CODES = list(_SPACE)
+_NEWLINES = b"\r\n"
 
 
 _enabled = False
@@ -98,11 +97,16 @@ def line_length(block: memoryview | bytes) -> int:
     return len(block)
 
 
-def is_blank(block: memoryview | bytes) -> bool:
-    """Whether `block` is empty or only whitespace; a block of rows is refuted by its first byte
-    (`bytes.isspace` would need a copy of a view)."""
-    if not block or block[0] not in _SPACE:
+def only_newlines(block: memoryview | bytes) -> bool:
+    """Whether `block` is empty or only line endings: no rows, for CSV (blank lines are
+    skipped) as for pyarrow. Other whitespace is data: a TSV row of empty fields, a value
+    " ". A block of rows is refuted by its first byte (`bytes.strip` would copy a view).
+
+    >>> only_newlines(b"\\r\\n\\n"), only_newlines(b"\\t\\n"), only_newlines(b"")
+    (True, False, True)
+    """
+    if not block or block[0] not in _NEWLINES:
         return not block
     import numpy as np
 
-    return bool(np.isin(np.frombuffer(block, np.uint8), _SPACE_CODES).all())
+    return bool(np.isin(np.frombuffer(block, np.uint8), list(_NEWLINES)).all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,54 @@ def test_the_inference_sample_is_the_same_first_megabyte_compressed_or_not(
         for b in read_csv_table(s, {}, None, 1 << 16, types=())
     ]
     assert {str(schema.field("a").type) for schema in schemas} == {"string"}
+
+
+@pytest.mark.parametrize(
+    ("data", "delimiter"),
+    [
+        (b"a\tb\n\t\n", "\t"),  # one row of two empty fields
+        (b"a\tb\nx\ty\n\t\n\t\n", "\t"),
+        (b"name\n \n", ","),  # one row whose value is a space
+        (b"a,b\n1,2\n\n\r\n3,4\n\n", ","),  # blank lines are no rows
+    ],
+)
+def test_whitespace_rows_are_rows_at_every_split_size(
+    tmp_path: Path, data: bytes, delimiter: str
+) -> None:
+    import csv
+    import io
+
+    import pyarrow.csv as pacsv
+
+    path = tmp_path / "a.csv"
+    path.write_bytes(data)
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    want = pacsv.read_csv(pa.py_buffer(data), parse_options=parse).to_pylist()
+    rows = csv.DictReader(io.StringIO(data.decode(), newline=""), delimiter=delimiter)
+    assert len(want) == len(list(rows))  # pyarrow and csv agree on which lines are rows
+    options = {"delimiter": delimiter}
+    for size in range(1, len(data) + 1):
+        tables = [
+            b.records for s in _splits(path, size) for b in read_csv_table(s, options, None, 64)
+        ]
+        assert [r for t in tables for r in t.to_pylist()] == want, size
+
+
+def _note(skipped: list[str], where: str, _why: str) -> None:
+    skipped.append(where)
+
+
+def test_a_whitespace_row_of_the_wrong_width_fails_at_every_split_size(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"a,b\n1,2\n \n")  # " " is one field of two
+    for size in range(1, 12):
+        with pytest.raises(InputFormatError, match=r"a\.csv: malformed CSV"):
+            [b for s in _splits(path, size) for b in read_csv_table(s, {}, None, 64)]
+        skipped: list[str] = []
+        rows = [
+            r
+            for s in _splits(path, size)
+            for b in read_csv_table(s, {}, functools.partial(_note, skipped), 64)
+            for r in b.records.to_pylist()
+        ]
+        assert rows == [{"a": 1, "b": 2}] and len(skipped) == 1 and "byte offset 8" in skipped[0]
