@@ -9,7 +9,6 @@ byte offset. Must not import `runtime` or `api`.
 from __future__ import annotations
 
 import bz2
-import collections
 import contextlib
 import csv
 import gzip
@@ -381,9 +380,12 @@ def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
     with contextlib.closing(_line_blocks(whole, HEADER_CHUNK)) as blocks:
         lines = (raw.decode("utf-8") for _, block in blocks for raw in _keepends(block))
         try:
-            return next(csv.reader(lines, **options), [])
+            with _fields_unlimited():
+                return next(csv.reader(lines, **options), [])
         except UnicodeDecodeError:
             raise InputFormatError(f"invalid UTF-8 in the header line of {split.path}") from None
+        except csv.Error as exc:
+            raise InputFormatError(f"malformed CSV header in {split.path}: {exc}") from None
 
 
 HEADER_CHUNK = 4096  # a header is one short line, almost always
@@ -457,10 +459,10 @@ def read_csv(
         for i in range(start, len(rows)):
             row = rows[i]
             line = i if lines_of is None else lines_of[i]
-            if len(row) != width:
-                if not row:
-                    continue
-                error = f"malformed CSV row: expected {width} fields, got {len(row)}"
+            if len(row) != width or type(row) is BadRow:
+                if type(row) is list and not row:
+                    continue  # a blank line
+                error = _row_error(row, width)
                 if on_bad is None:
                     raise InputFormatError(f"{error} at {origin.locate(line)}")
                 on_bad(origin.locate(line), error)
@@ -472,6 +474,68 @@ def read_csv(
             kept.append(line)
         origin.keep(kept, count)
         yield Batch(out, origin)
+
+
+class BadRow(list[str]):
+    """A row `csv` refused (a lone CR in an unquoted field, strict mode's errors): no fields,
+    and the error, reported at its line as a row of the wrong width is."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+def _row_error(row: list[str], width: int) -> str:
+    """What is wrong with `row`, which is a `BadRow` or not `width` fields long."""
+    if isinstance(row, BadRow):
+        return f"malformed CSV row: {row.error}"
+    return f"malformed CSV row: expected {width} fields, got {len(row)}"
+
+
+# csv's field size limit (128KB) is lifted while gristmill parses: pyarrow reads any length,
+# and a block is in memory whole anyway. The limit is process-wide, so it is restored after
+# each parse (the user's own code, in this process with the inline executor, keeps its own).
+FIELD_LIMIT = 2**31 - 1
+
+
+@contextlib.contextmanager
+def _fields_unlimited() -> Iterator[None]:
+    """csv's field size limit lifted (to `FIELD_LIMIT`) for the block, then put back."""
+    old = csv.field_size_limit(FIELD_LIMIT)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _parse_lines(
+    lines: list[str], options: dict[str, Any]
+) -> tuple[list[list[str]], list[int] | None]:
+    """`csv`'s rows of `lines` (start lines None: a row per line), or if `csv` refuses one,
+    every row with the line it starts on, refused ones as `BadRow`s."""
+    try:
+        return list(csv.reader(lines, **options)), None
+    except csv.Error:
+        return _careful_rows(lines, options)
+
+
+def _careful_rows(texts: list[str], options: dict[str, Any]) -> tuple[list[list[str]], list[int]]:
+    """Rows of `texts` and the line each starts on, a row `csv` refuses as a `BadRow` (csv
+    drops the rest of that line and starts afresh on the next)."""
+    reader = csv.reader(texts, **options)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    previous = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows, starts
+        except csv.Error as exc:
+            row = BadRow(str(exc))
+        rows.append(row)
+        starts.append(previous)
+        previous = reader.line_num
 
 
 def _quote_char(options: dict[str, Any]) -> str | None:
@@ -514,7 +578,8 @@ def _csv_blocks(
 
     def parse(offset: int, block: bytes) -> tuple[Origin, list[str], list[int] | None, Rows]:
         lines, kept = _decode(split, offset, block, line, on_bad)
-        parsed = _block_rows(block, lines, kept, quote, options=options, sentinel=sentinel)
+        with _fields_unlimited():
+            parsed = _block_rows(block, lines, kept, quote, options=options, sentinel=sentinel)
         return Origin(split.path, offset, line, block, kept), lines, kept, parsed
 
     held: list[bytes] = []  # blocks joined while a quoted field runs on, from `held_at`
@@ -539,18 +604,18 @@ def _csv_blocks(
         origin, lines, kept, parsed = parse(held_at, block)
         if parsed is None:
             if not split.compressed and split.end < split.file_size:
-                where = origin.locate(_open_row_line(lines, options, sentinel))
+                with _fields_unlimited():
+                    where = origin.locate(_open_row_line(lines, options, sentinel))
                 raise InputFormatError(
                     f"a quoted field holding newlines runs past the end of a split, at "
                     f"{where}; read files whose quoted fields hold newlines with "
                     "read_csv(..., multiline=True)"
                 )
             # The file ends inside a quoted field: rows as `csv` reads them (it keeps the rest).
-            parsed = (
-                _exact_rows(block, options)
-                if kept is None
-                else (list(csv.reader(lines, **options)), None)
-            )
+            with _fields_unlimited():
+                parsed = (
+                    _exact_rows(block, options) if kept is None else _parse_lines(lines, options)
+                )
         yield origin, len(lines), parsed[0], parsed[1]
 
 
@@ -570,26 +635,28 @@ def _block_rows(
 ) -> Rows:
     """Rows of a block (and their start lines), or None if it ends inside a quoted field."""
     if quote is None or quote.encode() not in block:
-        return list(csv.reader(lines, **options)), None
+        return _parse_lines(lines, options)
     if kept is not None:
         # Undecodable lines were skipped (skip mode): the exact text is gone, so fields that
         # span lines lose their newlines here, but a block still never ends inside one.
         if not _closed(lines, options, sentinel):
             return None
-        return list(csv.reader(lines, **options)), None
+        return _parse_lines(lines, options)
     return _quoted_rows(block, lines, options, sentinel)
 
 
-def _sentinel_reader(lines: list[str], options: dict[str, Any], sentinel: str) -> Any:
-    """A csv reader of `lines` and then the sentinel line, never strict: strict mode would
+def _sentinel_rows(
+    lines: list[str], options: dict[str, Any], sentinel: str
+) -> tuple[list[list[str]], list[int] | None]:
+    """`_parse_lines` of `lines` and then the sentinel line, never strict: strict mode would
     raise at the end of a field still open."""
-    return csv.reader([*lines, sentinel], **{**options, "strict": False})
+    return _parse_lines([*lines, sentinel], {**options, "strict": False})
 
 
 def _closed(lines: list[str], options: dict[str, Any], sentinel: str) -> bool:
     """Whether every quoted field of `lines` closes within them."""
-    rows = collections.deque(_sentinel_reader(lines, options, sentinel), maxlen=1)
-    return bool(rows) and _is_sentinel(rows[0], sentinel, options)
+    rows, _ = _sentinel_rows(lines, options, sentinel)
+    return bool(rows) and _is_sentinel(rows[-1], sentinel, options)
 
 
 def _quoted_rows(block: bytes, lines: list[str], options: dict[str, Any], sentinel: str) -> Rows:
@@ -598,11 +665,11 @@ def _quoted_rows(block: bytes, lines: list[str], options: dict[str, Any], sentin
     Most such blocks have no field spanning lines: one parse of the bare lines shows it (a
     row per line, and the sentinel line a row of its own).
     """
-    rows = list(_sentinel_reader(lines, options, sentinel))
+    rows, starts = _sentinel_rows(lines, options, sentinel)
     closed = _is_sentinel(rows[-1], sentinel, options)
     if not closed:
         return None  # the last quoted field is still open
-    if len(rows) == len(lines) + 1 and not options.get("strict"):
+    if starts is None and len(rows) == len(lines) + 1 and not options.get("strict"):
         rows.pop()
         return rows, None
     return _exact_rows(block, options)
@@ -615,24 +682,13 @@ def _exact_rows(block: bytes, options: dict[str, Any]) -> tuple[list[list[str]],
     exact[-1] = exact[-1][:-1]  # the text after the last newline has none
     if not exact[-1]:
         exact.pop()
-    reader = csv.reader(exact, **options)
-    rows: list[list[str]] = []
-    starts: list[int] = []
-    previous = 0
-    for row in reader:
-        rows.append(row)
-        starts.append(previous)
-        previous = reader.line_num
-    return rows, starts
+    return _careful_rows(exact, options)
 
 
 def _open_row_line(lines: list[str], options: dict[str, Any], sentinel: str) -> int:
     """The line on which the row still open at the end of `lines` starts."""
-    reader = _sentinel_reader(lines, options, sentinel)
-    start = previous = 0
-    for _ in reader:
-        start, previous = previous, reader.line_num
-    return start
+    _, starts = _careful_rows([*lines, sentinel], {**options, "strict": False})
+    return starts[-1]
 
 
 def _read_parquet(split: FileSplit) -> Iterator[Batch]:

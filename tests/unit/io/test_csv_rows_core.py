@@ -264,3 +264,69 @@ def test_a_corrupt_compressed_header_is_named_with_a_reason(tmp_path: Path) -> N
     (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
     with pytest.raises(InputFormatError, match=r"t\.csv\.gz: corrupt or truncated input: \w"):
         list(read_csv(split, {}, None))
+
+
+def _ended(text: str) -> list[str]:
+    """`text`'s lines, each with its "\n": a lone "\r" does not end one, as in gristmill."""
+    return [line + "\n" for line in text.split("\n")[:-1]]
+
+
+@pytest.mark.parametrize("quoted", [False, True])  # a block with quotes is parsed exactly
+@pytest.mark.parametrize("chunk", [16, 1 << 16])
+def test_a_row_csv_refuses_is_named_and_skipped_like_a_short_row(
+    tmp_path: Path, quoted: bool, chunk: int
+) -> None:
+    path = tmp_path / "cr.csv"
+    first = '0,"q\nr"\n' if quoted else "0,p\n"
+    path.write_bytes(f"a,b\n{first}1,x\ry\n2,z\n".encode())
+    bad = 4 if quoted else 3
+    text = path.read_bytes().decode()
+    with pytest.raises(csv.Error):  # the oracle refuses it too (read by "\n", as gristmill)
+        list(csv.DictReader(_ended(text)))
+    with pytest.raises(
+        InputFormatError,
+        match=rf"malformed CSV row: new-line character .* at .*cr\.csv, line {bad} \(byte",
+    ):
+        [
+            r
+            for s in split_files(list(list_inputs((str(path),))), 1 << 20)
+            for r in read_csv(s, {}, None, chunk)
+        ]
+    skipped: list[tuple[str, str]] = []
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
+    got = [
+        r
+        for b in read_csv(split, {}, lambda where, why: skipped.append((where, why)), chunk)
+        for r in b.records
+    ]
+    lines = _ended(text)
+    del lines[bad - 1]
+    assert got == list(csv.DictReader(lines))
+    assert len(skipped) == 1 and f"line {bad} " in skipped[0][0]
+    assert skipped[0][1].startswith("malformed CSV row: new-line character")
+
+
+def test_fields_longer_than_csvs_limit_are_read_and_the_limit_kept(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    long = "x" * 200_000
+    path.write_text(f'a,b\n1,{long}\n2,"{long}\n{long}"\n3,z\n')
+    limit = csv.field_size_limit()
+    csv.field_size_limit(1 << 20)  # the oracle: csv with a limit that fits the fields
+    try:
+        expected = _reference(path)
+    finally:
+        csv.field_size_limit(limit)
+    for split_size, chunk in ((1 << 20, 16), (1 << 20, 1 << 16), (1 << 30, 64)):
+        splits = split_files(list(list_inputs((str(path),))), split_size)
+        assert [
+            r for s in splits for b in read_csv(s, {}, None, chunk) for r in b.records
+        ] == expected
+    assert csv.field_size_limit() == limit  # lifted only while gristmill parses
+
+
+def test_a_header_csv_refuses_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "head.csv"
+    path.write_bytes(b"a,b\rc\n1,2\n")
+    (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
+    with pytest.raises(InputFormatError, match=r"malformed CSV header in .*head\.csv: new-line"):
+        list(read_csv(split, {}, None))
