@@ -326,12 +326,12 @@ def read_jsonl(
         # only the careful path (it is the old speed, never slower).
         scan = False
         try:
-            values = [json.loads(ln) for ln in lines if ln.strip()]
-            kept = [i for i, ln in enumerate(lines) if ln.strip()]
+            values = [json.loads(ln) for ln in lines if ln.strip(JSON_SPACE)]
+            kept = [i for i, ln in enumerate(lines) if ln.strip(JSON_SPACE)]
         except json.JSONDecodeError:
             values, kept = [], []
             for i, ln in enumerate(lines):
-                if not ln.strip():
+                if not ln.strip(JSON_SPACE):
                     continue
                 try:
                     values.append(json.loads(ln))
@@ -344,6 +344,10 @@ def read_jsonl(
         origin.keep(kept, len(lines))
         yield Batch(values, origin)
 
+
+# Only JSON's whitespace makes a line blank: a line of other Unicode whitespace (NBSP,
+# U+001C) is no JSON value, so it is a bad line, as json.loads says.
+JSON_SPACE = " \t\r\n"
 
 # json's own C scanner, called with no Python frame per line (json.loads costs four).
 _C_SCANNER: Any = getattr(json.scanner, "c_make_scanner", None)  # None without the C module

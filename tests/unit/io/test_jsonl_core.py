@@ -90,3 +90,27 @@ def test_compressed_lines_cross_reads_whole(
     if expected[-1] == "":  # a final newline ends the last line; an empty file has none
         expected.pop()
     assert got == expected
+
+
+def test_a_line_of_other_unicode_whitespace_is_a_bad_line(tmp_path: Path) -> None:
+    spaces = [c for c in map(chr, range(0x3000 + 1)) if c.isspace() and c not in " \t\r\n"]
+    path = tmp_path / "ws.jsonl"
+    text = ["1", " ", "\t 2 "] + [f"{c}" for c in spaces] + ["3", ""]
+    path.write_bytes("\n".join(text).encode() + b"\n")
+    good, bad = [], []
+    for number, line in enumerate(path.read_bytes().decode().split("\n")[:-1], 1):
+        if not line.strip(" \t\r"):
+            continue  # json's whitespace: a blank line
+        try:
+            good.append(json.loads(line))
+        except json.JSONDecodeError:
+            bad.append(number)
+    assert good == [1, 2, 3] and len(bad) == len(spaces)
+    with pytest.raises(InputFormatError, match=r"malformed JSON .* at .*ws\.jsonl.* line 4"):
+        _read(path, 1 << 20)
+    skipped: list[str] = []
+    assert _read(path, 1 << 20, lambda where, why: skipped.append(where)) == good
+    assert [int(w.split("line ")[1].split()[0]) for w in skipped] == bad
+    # Small splits: batches of one or two lines, which the fast path takes first.
+    assert _read(path, 8, lambda where, why: skipped.append(where)) == good
+    assert len(skipped) == 2 * len(bad)
