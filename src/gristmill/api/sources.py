@@ -56,7 +56,9 @@ def read_csv(
     """CSV rows as dicts keyed by each file's header line (values are strings).
 
     ``columns`` keeps only those columns, in that order; the others are never converted
-    (a file lacking one fails naming the file and the column). ``types`` (with
+    (a file lacking one fails naming the file and the column, and so does a file whose header
+    names a selected column twice: dict rows would take the last such column and pyarrow the
+    first). ``types`` (with
     ``batch_format="pyarrow"``) fixes column types instead of inferring them: a pyarrow type or
     its name (``"string"``, ``"int64"``, ``"float64"``, ``"timestamp[s]"``, ...), as Spark's
     ``schema`` and Polars' ``schema_overrides`` do. A value that does not convert fails naming

@@ -410,7 +410,11 @@ def _keepends(block: bytes) -> Iterator[bytes]:
 
 
 def csv_columns(split: FileSplit, header: list[str], columns: tuple[str, ...] | None) -> list[int]:
-    """Positions of `columns` in the file's `header` (all of them when `columns` is None)."""
+    """Positions of `columns` in the file's `header` (all of them when `columns` is None).
+
+    A selected name the header holds twice is refused: dict rows keep the last such column
+    (as `csv.DictReader`) and pyarrow the first, so neither choice would be safe to guess.
+    """
     if columns is None:
         return list(range(len(header)))
     if not header:
@@ -419,6 +423,12 @@ def csv_columns(split: FileSplit, header: list[str], columns: tuple[str, ...] | 
     if missing:
         raise InputFormatError(
             f"{split.path}: no column {', '.join(map(repr, missing))} in its header {header}"
+        )
+    twice = [c for c in columns if header.count(c) > 1]
+    if twice:
+        raise InputFormatError(
+            f"{split.path}: its header {header} names column {', '.join(map(repr, twice))} "
+            "more than once, so columns= cannot tell which to keep"
         )
     return [header.index(c) for c in columns]
 

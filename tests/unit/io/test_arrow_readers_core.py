@@ -318,3 +318,22 @@ def test_a_whitespace_row_of_the_wrong_width_fails_at_every_split_size(tmp_path:
             for r in b.records.to_pylist()
         ]
         assert rows == [{"a": 1, "b": 2}] and len(skipped) == 1 and "byte offset 8" in skipped[0]
+
+
+@pytest.mark.parametrize("batch_format", ["default", "pyarrow"])
+def test_columns_refuse_a_name_the_header_holds_twice(
+    tmp_path: Path, batch_format: BatchFormat
+) -> None:
+    import csv
+    import io
+
+    path = tmp_path / "a.csv"
+    path.write_text("a,a,b\n1,2,3\n")
+    cfg = gm.Config(executor="inline", progress=False, max_attempts=1)
+    with pytest.raises(gm.JobFailedError, match=r"a\.csv: its header .* names column 'a' more"):
+        gm.read_csv(str(path), batch_format=batch_format, columns=["a", "b"]).collect(config=cfg)
+    # A column named once is kept, and dict rows without columns= are csv.DictReader's.
+    got = gm.read_csv(str(path), batch_format=batch_format, columns=["b"]).collect(config=cfg)
+    assert [str(r["b"]) for r in got] == ["3"]
+    rows = gm.read_csv(str(path)).collect(config=cfg)
+    assert rows == list(csv.DictReader(io.StringIO(path.read_text())))
