@@ -9,8 +9,10 @@ byte offset. Must not import `runtime` or `api`.
 from __future__ import annotations
 
 import bz2
+import collections
 import contextlib
 import csv
+import functools
 import gzip
 import itertools
 import json
@@ -439,10 +441,14 @@ def read_csv(
     on_bad: OnBad | None = None,
     chunk: int = CHUNK,
     columns: tuple[str, ...] | None = None,
+    *,
+    previous: FileSplit | None = None,
 ) -> Iterator[Batch]:
     """Rows as dicts keyed by the file's header line (every split reads the header first);
-    with `columns`, only those keys, in that order."""
+    with `columns`, only those keys, in that order. `previous` is the split before this one,
+    checked before a bad row is reported (see `_crossing_check`)."""
     header = _csv_header(split, options)
+    crossing = _crossing_check(split, previous, options, chunk)
     width = len(header)
     keep = csv_columns(split, header, columns)
     names = [header[i] for i in keep]
@@ -476,6 +482,7 @@ def read_csv(
             if len(row) != width or type(row) is BadRow:
                 if type(row) is list and not row:
                     continue  # a blank line
+                crossing()
                 error = _row_error(row, width)
                 if on_bad is None:
                     raise InputFormatError(f"{error} at {origin.locate(line)}")
@@ -488,6 +495,43 @@ def read_csv(
             kept.append(line)
         origin.keep(kept, count)
         yield Batch(out, origin)
+
+
+class SplitCrossingError(InputFormatError):
+    """A quoted record runs on past the end of its split (the file needs ``multiline=True``)."""
+
+
+def _crossing_check(
+    split: FileSplit, previous: FileSplit | None, options: dict[str, Any], chunk: int
+) -> Callable[[], None]:
+    """What to run before `split` reports a bad row: raise the previous split's
+    `SplitCrossingError` if its last record runs on into `split`.
+
+    Then `split` starts inside that record, and its bad row is likely only the record's tail.
+    The previous split's task fails with the crossing error whatever happens here; raising the
+    same error here (that split's own parse, once, only on this error path) makes it the job's
+    error whichever task fails first.
+    """
+    if (
+        previous is None
+        or (previous.path, previous.end) != (split.path, split.start)
+        or _quote_char(options) is None
+    ):
+        return _nothing
+
+    @functools.cache
+    def check() -> None:
+        collections.deque(_csv_blocks(previous, options, _nothing_bad, chunk), maxlen=0)
+
+    return check
+
+
+def _nothing() -> None:
+    """No check to run."""
+
+
+def _nothing_bad(_where: str, _error: str) -> None:
+    """Undecodable lines of a previous split: its own task reports them."""
 
 
 class BadRow(list[str]):
@@ -620,7 +664,7 @@ def _csv_blocks(
             if not split.compressed and split.end < split.file_size:
                 with _fields_unlimited():
                     where = origin.locate(_open_row_line(lines, options, sentinel))
-                raise InputFormatError(
+                raise SplitCrossingError(
                     f"a quoted field holding newlines runs past the end of a split, at "
                     f"{where}; read files whose quoted fields hold newlines with "
                     "read_csv(..., multiline=True)"
@@ -721,11 +765,13 @@ def read_split(
     *,
     record_size: int = 0,
     memory: int = 512 * 1024**2,
+    previous: FileSplit | None = None,
 ) -> Iterator[Batch]:
     """Batches of records of one split in the given format, sized for a `memory` budget.
 
     With `on_bad`, undecodable records are reported to it and skipped instead of failing. The
     option ``batch_format="pyarrow"`` (text and CSV) gives ``pyarrow.Table`` batches.
+    `previous` is the split before `split` in the task list (CSV rows check it on error).
     """
     chunk = chunk_for(memory)
     csv_options = dict(csv_options)
@@ -755,4 +801,4 @@ def read_split(
         return read_text(split, on_bad, chunk)
     if fmt is Format.JSONL:
         return read_jsonl(split, on_bad, chunk)
-    return read_csv(split, csv_options, on_bad, chunk, columns)
+    return read_csv(split, csv_options, on_bad, chunk, columns, previous=previous)

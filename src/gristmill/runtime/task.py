@@ -131,7 +131,13 @@ def _open_input(
                 return iter(()), repr
         options = dict(inp.csv_options)
         batches = read_split(
-            split, inp.format, options, skip, record_size=inp.record_size, memory=spec.memory
+            split,
+            inp.format,
+            options,
+            skip,
+            record_size=inp.record_size,
+            memory=spec.memory,
+            previous=inp.splits[part - 1] if part else None,
         )
         return batches, repr
     if isinstance(inp, ItemsInput):

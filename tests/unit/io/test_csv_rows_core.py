@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -330,3 +331,48 @@ def test_a_header_csv_refuses_names_the_file(tmp_path: Path) -> None:
     (split,) = split_files(list(list_inputs((str(path),))), 1 << 20)
     with pytest.raises(InputFormatError, match=r"malformed CSV header in .*head\.csv: new-line"):
         list(read_csv(split, {}, None))
+
+
+def test_a_split_starting_inside_a_quoted_record_fails_with_the_crossing_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cross.csv"
+    rows = [(str(i), "x" * 30 + ("\n" + "y" * 30 if i % 5 == 0 else ""), "1") for i in range(400)]
+    _write(path, rows)
+    splits = split_files(list(list_inputs((str(path),))), 1024)
+    # Each split read alone, as a worker reads it: whichever fails, fails naming multiline.
+    for on_bad in (None, lambda where, why: pytest.fail(f"skipped {where}: {why}")):
+        errors = []
+        for i, split in enumerate(splits):
+            previous = splits[i - 1] if i else None
+            try:
+                list(read_csv(split, {}, on_bad, 64, previous=previous))
+            except InputFormatError as exc:
+                errors.append(str(exc))
+        assert len(errors) > 1 and all("multiline=True" in e for e in errors), errors
+
+
+def test_a_bad_row_after_a_clean_split_is_reported_as_itself(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        'id,name,qty\n1,"a\nb",2\n' + "".join(f"{i},n,1\n" for i in range(300)) + "x,y\n"
+    )
+    splits = split_files(list(list_inputs((str(path),))), 1024)
+    with pytest.raises(InputFormatError, match="expected 3 fields, got 2"):
+        list(read_csv(splits[-1], {}, None, 64, previous=splits[-2]))
+
+
+def test_worker_processes_report_a_record_crossing_a_split_as_such(tmp_path: Path) -> None:
+    import gristmill as gm
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(b'a,b\n1,2\n"x\ny\nz",3\n4,5\n')  # the next split starts at "y"
+    cfg = gm.Config(executor="local", workers=2, progress=False, split_size=10, max_attempts=1)
+    for skip in (False, True):
+        for _ in range(10):
+            with pytest.raises(
+                gm.JobFailedError, match=r"Error: a quoted field holding newlines runs past"
+            ):
+                gm.read_csv(str(path)).collect(
+                    config=dataclasses.replace(cfg, skip_bad_records=skip)
+                )
