@@ -219,7 +219,14 @@ def _file_schema(
         raise InputFormatError(
             f"{split.path}: cannot infer CSV column types from its first rows: {exc}"
         ) from None
-    return pa.schema([(f.name, fixed.get(f.name, f.type)) for f in inferred])
+    # A column empty in every sampled row infers as null, which would fail on the first value
+    # further down: read it as text, as a column of no numbers is.
+    return pa.schema(
+        [
+            (f.name, fixed.get(f.name, pa.string() if pa.types.is_null(f.type) else f.type))
+            for f in inferred
+        ]
+    )
 
 
 def _head(split: FileSplit) -> bytes:
