@@ -236,3 +236,36 @@ def test_a_failing_mapper_or_reducer_is_named_by_its_input_line_or_key(tmp_path:
         compile_job(RaisingReduce([]), gm.read_text(str(src))).count(config=strict)
     assert "input record in flight: shuffle 0 partition" in str(reducer.value)
     assert "key 'kappa'" in str(reducer.value)
+
+
+class EveryValue(gm.MapReduceJob):
+    """A reducer that emits a record per value: its output for one key can be large."""
+
+    def mapper(self, _: None, line: str) -> Iterator[tuple[str, str]]:
+        yield "hot", line
+
+    def reducer(self, key: str, values: Iterator[str]) -> Iterator[tuple[str, str]]:
+        for value in values:
+            if value == "poison":
+                raise ValueError("poison value")
+            yield key, value
+
+
+def test_skip_mode_holds_a_large_reducer_output_on_disk_not_dropped(tmp_path: Path) -> None:
+    from gristmill.runtime import pipeline
+
+    lines = [f"v{i}" for i in range(3 * pipeline.HELD + 5)]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join([*lines, "poison", "x"]) + "\n")
+    out = tmp_path / "out"
+    ds = compile_job(EveryValue([]), gm.read_text(str(src)))
+    ds.write_text(str(out), config=_cfg("inline", tmp_path))
+    assert _lines_out(out) == []  # the group raised part way: none of its output is kept
+    (bad,) = _quarantine(out)
+    assert "key 'hot'" in bad["location"]
+    clean = tmp_path / "clean.txt"
+    clean.write_text("\n".join(lines) + "\n")
+    ds = compile_job(EveryValue([]), gm.read_text(str(clean)))
+    ds.write_text(str(tmp_path / "out2"), config=_cfg("inline", tmp_path))
+    got = sorted(_lines_out(tmp_path / "out2"))
+    assert got == sorted(f"hot\t{v}" for v in lines)  # held past HELD records, all delivered

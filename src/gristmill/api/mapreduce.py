@@ -82,8 +82,11 @@ class MapReduceJob:
         """
         from gristmill.api.mr_cli import command_line  # mr_cli imports this module
 
-        self._parser = argparse.ArgumentParser(parents=[command_line()])
+        # A job option named as an engine flag (``--partitions``) takes the name over, as the
+        # job's author meant: the engine then keeps its default for that setting.
+        self._parser = argparse.ArgumentParser(parents=[command_line()], conflict_handler="resolve")
         self._file_options: list[str] = []
+        self.own_options: set[str] = set()  # dests of the job's own options (configure_args)
         self.configure_args()
         self.options = self._parser.parse_args(list(args or []))
         self.files = self._ship_files()
@@ -110,12 +113,13 @@ class MapReduceJob:
 
     def add_passthru_arg(self, *args: Any, **kwargs: Any) -> None:
         """Declare an option (argparse arguments); read it as ``self.options.NAME``."""
-        self._parser.add_argument(*args, **kwargs)
+        self.own_options.add(self._parser.add_argument(*args, **kwargs).dest)
 
     def add_file_arg(self, *args: Any, **kwargs: Any) -> None:
         """Declare an option naming a file that every task can open by its base name."""
         action = self._parser.add_argument(*args, **kwargs)
         self._file_options.append(action.dest)
+        self.own_options.add(action.dest)
 
     def increment_counter(self, group: str, name: str, amount: int = 1) -> None:
         """Count something; only committed task attempts count, and the job prints the total."""

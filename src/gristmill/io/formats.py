@@ -19,9 +19,10 @@ import json
 import json.scanner
 import operator
 import os
+import re
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from gristmill.errors import InputFormatError
@@ -83,6 +84,7 @@ class Origin:
     indices: list[int] | None = None  # record -> line index, when lines were skipped
     record_size: int = 0  # fixed-width binary records: offsets are computed, not scanned
     rows: bool = False  # Parquet: `offset` is the first record's row number in the file
+    _newlines: list[int] | None = field(default=None, repr=False, compare=False)
 
     def keep(self, kept: list[int], count: int) -> None:
         """Records `kept` (indices into the current records) remain of `count`."""
@@ -102,12 +104,10 @@ class Origin:
         if not isinstance(self.raw, bytes):  # a mapped block: copied once, on the error path
             self.raw = bytes(self.raw)
         raw = self.raw
-        start = 0
-        for _ in range(index):
-            nl = raw.find(b"\n", start)
-            if nl < 0:
-                break
-            start = nl + 1
+        if self._newlines is None:  # found once: a batch with many bad records stays linear
+            self._newlines = [m.start() for m in re.finditer(b"\n", raw)]
+        newlines = self._newlines
+        start = newlines[min(index, len(newlines)) - 1] + 1 if index and newlines else 0
         where = f"{self.path}, byte offset {self.offset + start}"
         if self.line is not None:
             where = f"{self.path}, line {self.line + index} (byte offset {self.offset + start})"

@@ -9,6 +9,7 @@ MapReduceJob phase) gets the same per record.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 from gristmill.io.columnar import as_records, is_columnar
 from gristmill.io.formats import Batch, Origin
+from gristmill.plan.functions import SpillableList
 from gristmill.plan.ops import Op, OpKind, PerRecord, stream_each
 from gristmill.shuffle.reader import Values
 
@@ -24,6 +26,7 @@ BATCH = 4096
 # words, say) is consumed while it is still in the core's L2 cache. A whole batch of lines at
 # once (1MB then, ~100k pairs) made the shuffle writer read them back from memory: 22% slower.
 SUB_BATCH = 256
+HELD = 4096  # records of one skip-mode mapper or reducer call kept in memory, then spilled
 LOCATION_ATTR = "gristmill_location"
 
 
@@ -95,7 +98,7 @@ class Trace:
     partition function downstream failed on it). User functions are assumed deterministic,
     as the replay of a failed batch assumes."""
 
-    __slots__ = ("_base", "_describe", "_ops", "_origin", "_part")
+    __slots__ = ("_base", "_describe", "_ends", "_ops", "_origin", "_part")
 
     def __init__(
         self,
@@ -107,17 +110,18 @@ class Trace:
     ) -> None:
         self._ops, self._part, self._origin = ops, part, origin
         self._describe, self._base = describe, base
+        self._ends: list[int] | None = None
 
     def _source(self, index: int) -> int | None:
-        seen = 0
-        for position, record in enumerate(self._part):
-            try:  # a record that raised was skipped: it made no output
-                seen += len(apply_ops(self._ops, [record])) if _rewind(record) else 0
-            except Exception:
-                continue
-            if index < seen:
-                return position
-        return None
+        if self._ends is None:  # replayed once: a pass with many bad records stays linear
+            ends, seen = [], 0
+            for record in self._part:
+                with contextlib.suppress(Exception):  # a record that raised made no output
+                    seen += len(apply_ops(self._ops, [record])) if _rewind(record) else 0
+                ends.append(seen)
+            self._ends = ends
+        position = bisect.bisect_right(self._ends, index)
+        return position if position < len(self._ends) else None
 
     def locate(self, index: int) -> str:
         """Where the input record that made output record `index` came from."""
@@ -350,17 +354,22 @@ class _Feed(_Tracked):
         super().__init__(stream, describe)
         self._skip = skip
 
-    def each(self, fn: Callable[..., Iterable[Any] | None], *args: Any) -> Iterable[Any]:
-        """`fn(*args)`'s output, whole: a call that raises part way made none."""
-        try:
-            out = fn(*args)
-            return () if out is None else list(out)
-        except Exception as exc:
-            origin, index = self._origin, self._index
-            record = self._records[index]
-            bad = origin.record(index) if isinstance(origin, Trace) else shown(record)
-            self._skip(self.where(), f"{type(exc).__name__}: {exc}", bad)
-            return ()
+    def each(self, fn: Callable[..., Iterable[Any] | None], *args: Any) -> Iterator[Any]:
+        """`fn(*args)`'s output, whole: a call that raises part way made none. It is held
+        until the call ends, spilling to disk past `HELD` records (a reducer may emit a
+        record per value of a large group)."""
+        with SpillableList(limit=HELD) as held:
+            try:
+                out = fn(*args)
+                for record in () if out is None else out:
+                    held.append(record)
+            except Exception as exc:
+                origin, index = self._origin, self._index
+                record = self._records[index]
+                bad = origin.record(index) if isinstance(origin, Trace) else shown(record)
+                self._skip(self.where(), f"{type(exc).__name__}: {exc}", bad)
+                return
+            yield from held
 
 
 def shown(record: Any) -> Any:

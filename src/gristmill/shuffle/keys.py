@@ -7,6 +7,8 @@ NaNs, which `shuffle.order` treats as one key). How keys are ordered is `shuffle
 
 from __future__ import annotations
 
+import datetime
+import enum
 import math
 import numbers
 import zlib
@@ -50,8 +52,23 @@ def stable_hash(key: Any) -> int:
         return acc
     if isinstance(key, numbers.Number) and is_nan(key):
         return 0x7FC00000  # a numpy or Decimal NaN: hash() of a NaN differs per object
-    # Dates, decimals and frozen dataclasses of numbers hash deterministically; a custom type
-    # whose __hash__ uses str fields is only consistent within one run (documented).
+    if type(key).__module__ == "numpy" and hasattr(key, "item"):
+        return stable_hash(key.item())  # a numpy scalar as the Python value it equals
+    # hash() of dates, times and Enum members mixes salted str or bytes hashes.
+    if isinstance(key, datetime.datetime):
+        if key.utcoffset() is not None:  # equal instants in different zones hash alike
+            key = key.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return stable_hash((key.toordinal(), key.hour, key.minute, key.second, key.microsecond))
+    if isinstance(key, datetime.date):
+        return stable_hash(key.toordinal())
+    if isinstance(key, datetime.timedelta):
+        return stable_hash((key.days, key.seconds, key.microseconds))
+    if isinstance(key, datetime.time) and key.utcoffset() is None:
+        return stable_hash((key.hour, key.minute, key.second, key.microsecond))
+    if isinstance(key, enum.Enum):
+        return stable_hash((type(key).__qualname__, key.name))
+    # Decimals, Fractions and frozen dataclasses of numbers hash deterministically; a custom
+    # type whose __hash__ uses str fields is only consistent within one run (documented).
     return hash(key) & _MASK
 
 

@@ -13,7 +13,9 @@ In that total order all NaN keys are one key (as in Spark SQL), so they group to
 
 from __future__ import annotations
 
+import datetime
 import decimal
+import enum
 import math
 import numbers
 import operator
@@ -29,14 +31,7 @@ SET_RANK = 8
 Family = Hashable
 
 
-def _plain_number(t: type) -> bool:
-    """Numbers that compare with each other and with int and float: not Decimal (a numpy int
-    cannot be compared with one), not Fraction, not complex."""
-    if issubclass(t, (int, float)):
-        return True
-    if issubclass(t, numbers.Integral):  # numpy ints
-        return True
-    return issubclass(t, numbers.Real) and not issubclass(t, numbers.Rational)  # numpy floats
+_PLAIN_NUMBERS = frozenset({int, bool, float})  # exactly: int and float compare exactly
 
 
 def key_family(keys: list[Any]) -> Family:
@@ -56,16 +51,20 @@ def key_family(keys: list[Any]) -> Family:
         return "str"
     if all(issubclass(t, bytes) for t in types):
         return "bytes"
-    if all(_plain_number(t) for t in types):
-        # NaN is the one plain number unequal to itself; it breaks every sort it is in.
+    if types <= _PLAIN_NUMBERS:
+        # NaN is the one plain number unequal to itself; it breaks every sort it is in. Numpy
+        # numbers are not plain: numpy compares a float64 with a large int inexactly, and a
+        # float32 equal to a float that hashes apart; one numpy type alone is its own family.
         return "num" if all(map(operator.eq, keys, keys)) else TOTAL
     for kind, base in (("tuple", tuple), ("list", list)):
         if all(issubclass(t, base) for t in types):
             return _sequence_family(kind, keys)
     if len(types) == 1:
         (only,) = types
-        if only is type(None) or issubclass(only, (set, frozenset, complex)):
-            return TOTAL  # None < None raises; sets order by subset, a partial order
+        if only is type(None) or issubclass(only, (set, frozenset, complex, enum.Enum)):
+            return TOTAL  # None < None raises; sets order by subset; complex, Enum: no order
+        if issubclass(only, (datetime.datetime, datetime.time)):
+            return TOTAL  # naive and aware values cannot be compared
         if not all(map(operator.eq, keys, keys)):
             return TOTAL  # a NaN of its own kind (Decimal's)
         # Dates, Decimals, user classes: their own order, trusted as Python's sort does (a
@@ -125,17 +124,44 @@ def order_key(key: Any) -> Any:
         return (TUPLE_RANK, tuple(order_key(item) for item in key))
     if isinstance(key, list):  # apart from tuples: [1] != (1,), so they must not interleave
         return (LIST_RANK, tuple(order_key(item) for item in key))
+    if type(key).__module__ == "numpy" and hasattr(key, "item"):
+        return order_key(key.item())  # a numpy scalar as the Python value it stands for
     if isinstance(key, (numbers.Real, decimal.Decimal)):
         if is_nan(key):
             return (2,)
         if isinstance(key, numbers.Integral):
-            return (1, int(key))  # numpy ints as int: comparable with Decimal
-        if isinstance(key, (numbers.Rational, decimal.Decimal)):
-            return (1, key)  # exact: a float would tie unequal keys
-        return (1, float(key))  # numpy floats
+            return (1, int(key))
+        return (1, key)  # Decimal, Fraction: exact (a float would tie unequal keys)
     if isinstance(key, (set, frozenset)):  # by their sorted members: `<` on sets is subset
         return (SET_RANK, tuple(sorted(map(order_key, key))))
-    return (7, type(key).__qualname__, key)
+    kind = type(key).__qualname__
+    if isinstance(key, complex):
+        return (7, kind, key.real, key.imag)
+    if isinstance(key, enum.Enum):
+        return (7, kind, key.name)
+    if isinstance(key, (datetime.datetime, datetime.time)):  # naive apart from aware
+        return (7, kind, key.utcoffset() is not None, key)
+    return (7, kind, key)
+
+
+class TotalKey:
+    """A group's key compared by `order_key`, for the reducer's group boundaries in the total
+    order: keys are one when their order keys are equal (so all NaNs, nested ones too, are one
+    key), and a numpy key's elementwise `!=` against a tuple never runs. Put it first in a
+    comparison, so its `!=` decides."""
+
+    __slots__ = ("_order",)
+
+    def __init__(self, key: Any) -> None:
+        self._order = order_key(key)
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self._order == order_key(other))
+
+    def __ne__(self, other: object) -> bool:
+        return bool(self._order != order_key(other))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def is_nan(key: Any) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
 from gristmill.shuffle.merge import bounded, fan_in, merge
-from gristmill.shuffle.order import is_nan, merge_key
+from gristmill.shuffle.order import TotalKey, merge_key
 from gristmill.shuffle.ranges import range_index
 from gristmill.shuffle.runfile import FrameInfo, ReadTally, RunInfo, read_frames, read_index
 
@@ -155,18 +155,18 @@ def _hash_combine(
     the first run's, exactly as the k-way merge (ties in run order) would give.
     """
     acc: dict[Any, Any] = {}
-    missing = nan = _END
+    missing = _END
     for path, frames in chosen:
         for batch in read_frames(path, frames, tally):
             for key, value in batch:
-                if total and is_nan(key):  # NaNs are one key in the total order, not in a dict
-                    nan = key if nan is _END else nan
-                    key = nan  # the group's key is the first NaN
                 old = acc.get(key, missing)
                 acc[key] = value if old is missing else agg(old, value)
     pairs = list(acc.items())
     del acc
     pairs.sort(key=merge_key(total))
+    if total:  # keys a dict keeps apart may be one key in the total order (NaNs): merge them
+        yield from _combine(iter(pairs), agg, total)
+        return
     for start in range(0, len(pairs), BATCH):
         yield pairs[start : start + BATCH]
 
@@ -192,20 +192,15 @@ def _chunks(records: Iterator[Any]) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _both_nan(a: Any, b: Any) -> bool:
-    """In the total order all NaNs are one key (see `shuffle.order`)."""
-    return is_nan(a) and is_nan(b)
-
-
 def _combine(merged: Iterator[Any], merge: Any, total: bool) -> Iterator[list[Any]]:
     batch: list[Any] = []
     pending = next(merged, _END)
     while pending is not _END:
         key, acc = pending
+        probe = TotalKey(key) if total else key  # compares first: its `!=` decides
         pending = _END
         for pair in merged:
-            # The second test runs once per key only: when the keys differ.
-            if pair[0] != key and (not total or not _both_nan(pair[0], key)):
+            if probe != pair[0]:
                 pending = pair
                 break
             acc = merge(acc, pair[1])
@@ -225,10 +220,9 @@ class _GroupStream:
         self._pending: Any = next(pairs, _END)
         self._total = total
 
-    def _tail(self, key: Any) -> Iterator[Any]:
-        total = self._total
+    def _tail(self, probe: Any) -> Iterator[Any]:
         for pair in self._it:
-            if pair[0] != key and (not total or not _both_nan(pair[0], key)):
+            if probe != pair[0]:
                 self._pending = pair
                 return
             yield pair[1]
@@ -238,11 +232,12 @@ class _GroupStream:
         total = self._total
         while self._pending is not _END:
             key, value = self._pending
+            probe = TotalKey(key) if total else key  # compares first: its `!=` decides
             self._pending = _END
             values = [value]
             complete = True
             for pair in self._it:
-                if pair[0] != key and (not total or not _both_nan(pair[0], key)):
+                if probe != pair[0]:
                     self._pending = pair
                     break
                 values.append(pair[1])
@@ -255,7 +250,7 @@ class _GroupStream:
                     yield batch
                     batch = []
                 continue
-            tail = self._tail(key)
+            tail = self._tail(probe)
             group = Values(itertools.chain(values, tail))
             batch.append((key, group))
             yield batch  # the consumer reads this group before we move the shared stream on

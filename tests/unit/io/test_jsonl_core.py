@@ -114,3 +114,14 @@ def test_a_line_of_other_unicode_whitespace_is_a_bad_line(tmp_path: Path) -> Non
     # Small splits: batches of one or two lines, which the fast path takes first.
     assert _read(path, 8, lambda where, why: skipped.append(where)) == good
     assert len(skipped) == 2 * len(bad)
+
+
+def test_origin_locates_every_line_of_a_block() -> None:
+    from gristmill.io.formats import Origin
+
+    raw = b"a\nbb\n\nccc\nd"
+    origin = Origin("f", 100, 7, raw)
+    starts = [0, 2, 5, 6, 10]
+    for index, start in enumerate(starts):
+        line = raw[start:].split(b"\n", 1)[0].decode()
+        assert origin.locate(index) == f"f, line {7 + index} (byte offset {100 + start}): {line!r}"

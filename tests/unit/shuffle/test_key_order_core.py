@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import math
 import operator
 import random
@@ -164,3 +165,49 @@ def test_nan_keys_join_each_other_in_both_joins(broadcast: bool) -> None:
     got = left.join(right, broadcast=broadcast).collect(config=INLINE)
     expected = [(1.0, ("b", "z")), ("<nan>", ("a", "x")), ("<nan>", ("a", "y"))]
     assert sorted(((canon(k), v) for k, v in got), key=repr) == sorted(expected, key=repr)
+
+
+class Color(enum.Enum):
+    RED = 1
+    BLUE = 2
+
+
+def test_numpy_scalars_beside_tuples_and_decimals_group_by_value() -> None:
+    left = gm.from_items([(np.float64(2.0), "L"), ((2,), "L2")], 1)
+    joined = left.join(gm.from_items([((2,), "R")], 1), 1, broadcast=False)
+    assert joined.collect(config=INLINE) == [((2,), ("L2", "R"))]  # numpy's != is elementwise
+    mixed = gm.from_items([(np.int64(-3), 1), (decimal.Decimal(-2), 1)], 1).group_by_key(1)
+    assert mixed.map_values(list).collect(config=INLINE) == [
+        (np.int64(-3), [1]),
+        (decimal.Decimal(-2), [1]),
+    ]
+    data = [(np.True_, 1)] * 3 + [(1, 10), ("a", 100)] * 3  # np.True_ == 1, as in a dict
+    got = gm.from_items(data, 2).group_by_key(1).map_values(list).collect(config=INLINE)
+    assert got == [(np.True_, [1, 1, 1, 10, 10, 10]), ("a", [100, 100, 100])]
+    # float32(0.1) hashes apart from 0.1 (a dict keeps them apart): two keys, each whole.
+    f32, near = np.float32(0.1), float(np.float32(0.1))
+    data2 = [(near, 1), (f32, 1), (0.1, 1), (near, 1)]
+    got2 = gm.from_items(data2, 1).group_by_key(1).map_values(list).collect(config=INLINE)
+    assert got2 == [(0.1, [1]), (near, [1, 1, 1])]
+
+
+@pytest.mark.parametrize("cfg", [INLINE, SPILLING[0]], ids=["hashed", "merged"])
+def test_a_nan_inside_a_key_is_one_key_too(cfg: gm.Config) -> None:
+    data = [(("a", float("nan")), 1)] * 3 + [(("a", 1.0), 1)]
+    got = gm.from_items(data, 2).reduce_by_key(operator.add, 1).collect(config=cfg)
+    assert sorted((repr(k), v) for k, v in got) == [("('a', 1.0)", 1), ("('a', nan)", 3)]
+
+
+def test_keys_without_an_order_of_their_own_still_shuffle() -> None:
+    utc = datetime.timezone.utc
+    cases: list[list[Any]] = [
+        [Color.RED, Color.BLUE, Color.RED],
+        [1 + 2j, 3j, 1 + 2j],
+        [datetime.datetime(2020, 1, 1), datetime.datetime(2020, 1, 1, tzinfo=utc)] * 2,
+    ]
+    for keys in cases:
+        data = [(k, 1) for k in keys]
+        got = gm.from_items(data, 2).reduce_by_key(operator.add, 1).collect(config=INLINE)
+        assert sorted(got, key=repr) == sorted(Counter(keys).items(), key=repr)
+        ordered = gm.from_items(data, 2).sort_by(lambda kv: kv[0], partitions=2)
+        assert sorted(ordered.collect(config=INLINE), key=repr) == sorted(data, key=repr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -18,11 +19,14 @@ KEYS = [
     None,
     ("x", ("y", "z")),
     frozenset({"a", "b", "c"}),  # hash() of a frozenset mixes salted str hashes
+    datetime.date(2020, 1, 2),  # hash() of dates and times is salted too
+    datetime.datetime(2020, 1, 2, 3, 4, 5, 6),
+    datetime.timedelta(days=1, seconds=2),
 ]
 
 
 def test_same_hash_in_a_process_with_another_hash_seed() -> None:
-    code = "from gristmill.shuffle.keys import stable_hash; import sys\n" + (
+    code = "from gristmill.shuffle.keys import stable_hash; import datetime\n" + (
         f"print([stable_hash(k) for k in {KEYS!r}])"
     )
     for seed in ("1", "987"):
