@@ -64,7 +64,11 @@ def key_family(keys: list[Any]) -> Family:
         if only is type(None) or issubclass(only, (set, frozenset, complex, enum.Enum)):
             return TOTAL  # None < None raises; sets order by subset; complex, Enum: no order
         if issubclass(only, (datetime.datetime, datetime.time)):
-            return TOTAL  # naive and aware values cannot be compared
+            # Naive and aware values cannot be compared: natural only if all are one or other.
+            aware = {key.utcoffset() is not None for key in keys}
+            if len(aware) > 1 or not all(map(operator.eq, keys, keys)):
+                return TOTAL
+            return ("type", only.__module__, only.__qualname__, aware.pop())
         if not all(map(operator.eq, keys, keys)):
             return TOTAL  # a NaN of its own kind (Decimal's)
         # Dates, Decimals, user classes: their own order, trusted as Python's sort does (a
