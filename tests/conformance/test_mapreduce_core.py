@@ -332,40 +332,31 @@ def test_job_options_go_anywhere_on_the_command_line(
     assert {k: int(n) for k, n in got.items()} == dict(hits)
 
 
-class OwnPartitions(gm.MapReduceJob):
-    """A job option named like an engine flag: the job's own declaration takes the name."""
-
-    def configure_args(self) -> None:
-        self.add_passthru_arg("--partitions", type=int, default=1)
-
-    def mapper(self, _: None, line: str) -> Iterator[tuple[str, int]]:
-        yield line, self.options.partitions
-
-
-def test_a_job_option_may_reuse_an_engine_flags_name(tmp_path: Path) -> None:
-    job = OwnPartitions(["--partitions", "3", "--executor", "inline"])
-    assert job.options.partitions == 3 and job.own_options == {"partitions"}
-    out = tmp_path / "out"
+def test_a_job_option_named_like_an_engine_flag_is_a_usage_error(tmp_path: Path) -> None:
     script = tmp_path / "own.py"
     script.write_text(
         "import gristmill as gm\n"
         "class J(gm.MapReduceJob):\n"
         "    def configure_args(self):\n"
-        "        self.add_passthru_arg('--partitions', type=int, default=1)\n"
+        "        self.add_passthru_arg('--overwrite', default='never')\n"
         "    def mapper(self, _, line):\n"
-        "        yield line, self.options.partitions\n"
+        "        yield line, 1\n"
         "if __name__ == '__main__':\n"
         "    J.main()\n"
     )
+    kept = tmp_path / "out"
+    kept.mkdir()
+    (kept / "precious.txt").write_text("keep me")
     done = subprocess.run(
-        [sys.executable, str(script), "-o", str(out), "--partitions", "3", "--no-progress"],
+        [sys.executable, str(script), "-o", str(kept), "--no-progress"],
         input="a\n",
         capture_output=True,
         text=True,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    assert "".join(p.read_text() for p in out.glob("part-*")) == "a\t3\n"
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "--overwrite" in done.stderr and "another name" in done.stderr
+    assert (kept / "precious.txt").read_text() == "keep me"
 
 
 def test_stdin_to_stdout_pipeline(tmp_path: Path) -> None:

@@ -82,11 +82,8 @@ class MapReduceJob:
         """
         from gristmill.api.mr_cli import command_line  # mr_cli imports this module
 
-        # A job option named as an engine flag (``--partitions``) takes the name over, as the
-        # job's author meant: the engine then keeps its default for that setting.
-        self._parser = argparse.ArgumentParser(parents=[command_line()], conflict_handler="resolve")
+        self._parser = argparse.ArgumentParser(parents=[command_line()])
         self._file_options: list[str] = []
-        self.own_options: set[str] = set()  # dests of the job's own options (configure_args)
         self.configure_args()
         self.options = self._parser.parse_args(list(args or []))
         self.files = self._ship_files()
@@ -113,13 +110,22 @@ class MapReduceJob:
 
     def add_passthru_arg(self, *args: Any, **kwargs: Any) -> None:
         """Declare an option (argparse arguments); read it as ``self.options.NAME``."""
-        self.own_options.add(self._parser.add_argument(*args, **kwargs).dest)
+        self._declare(*args, **kwargs)
 
     def add_file_arg(self, *args: Any, **kwargs: Any) -> None:
         """Declare an option naming a file that every task can open by its base name."""
-        action = self._parser.add_argument(*args, **kwargs)
-        self._file_options.append(action.dest)
-        self.own_options.add(action.dest)
+        self._file_options.append(self._declare(*args, **kwargs).dest)
+
+    def _declare(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """Add a job option; one named like an engine flag (``--output``, ``--workers``) is a
+        usage error: the engine reads those itself, so sharing one would be silently wrong."""
+        try:
+            return self._parser.add_argument(*args, **kwargs)
+        except argparse.ArgumentError as exc:
+            raise UsageError(
+                f"{type(self).__name__}: job option {exc.argument_name or args} is one of "
+                f"gristmill's own flags ({exc.message}); give the job's option another name"
+            ) from None
 
     def increment_counter(self, group: str, name: str, amount: int = 1) -> None:
         """Count something; only committed task attempts count, and the job prints the total."""

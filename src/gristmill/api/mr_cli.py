@@ -42,7 +42,7 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
     try:
         job = cls(args)
         engine = job.options
-        config = config_from({k: v for k, v in vars(engine).items() if k not in job.own_options})
+        config = config_from(vars(engine))
         with sigterm_cancels(), Scratch("gristmill-io-", config.scratch_dir) as tmp:
             result = _run(job, engine, config, tmp.path)
     except SystemExit:

@@ -52,13 +52,20 @@ def stable_hash(key: Any) -> int:
         return acc
     if isinstance(key, numbers.Number) and is_nan(key):
         return 0x7FC00000  # a numpy or Decimal NaN: hash() of a NaN differs per object
-    if type(key).__module__ == "numpy" and hasattr(key, "item"):
-        return stable_hash(key.item())  # a numpy scalar as the Python value it equals
+    if type(key).__module__ == "numpy" and hasattr(key, "dtype"):
+        if key.dtype.kind in "mM":  # equal across units, and to the datetime it stands for
+            unit = "datetime64[us]" if key.dtype.kind == "M" else "timedelta64[us]"
+            return stable_hash(key.astype(unit).item())
+        value = key.item()  # a numpy scalar as the Python value it equals
+        if type(value).__module__ != "numpy":  # (longdouble stays numpy: its hash() is fine)
+            return stable_hash(value)
     # hash() of dates, times and Enum members mixes salted str or bytes hashes.
     if isinstance(key, datetime.datetime):
-        if key.utcoffset() is not None:  # equal instants in different zones hash alike
-            key = key.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        return stable_hash((key.toordinal(), key.hour, key.minute, key.second, key.microsecond))
+        # As datetime's own hash: by the instant, at fold 0, in integers (no overflow).
+        offset = key.replace(fold=0).utcoffset() or datetime.timedelta(0)
+        seconds = key.toordinal() * 86400 + key.hour * 3600 + key.minute * 60 + key.second
+        micros = seconds * 10**6 + key.microsecond - offset // datetime.timedelta(microseconds=1)
+        return stable_hash(("datetime", micros))
     if isinstance(key, datetime.date):
         return stable_hash(key.toordinal())
     if isinstance(key, datetime.timedelta):

@@ -118,8 +118,9 @@ def order_key(key: Any) -> Any:
     """
     if key is None:
         return (0,)
-    if isinstance(key, (bool, int, float)):
-        return (2,) if isinstance(key, float) and math.isnan(key) else (1, key)
+    kind = type(key)
+    if kind is int or kind is bool or kind is float:  # the common case first
+        return (2,) if kind is float and math.isnan(key) else (1, key)
     if isinstance(key, str):
         return (3, key)
     if isinstance(key, bytes):
@@ -128,8 +129,22 @@ def order_key(key: Any) -> Any:
         return (TUPLE_RANK, tuple(order_key(item) for item in key))
     if isinstance(key, list):  # apart from tuples: [1] != (1,), so they must not interleave
         return (LIST_RANK, tuple(order_key(item) for item in key))
-    if type(key).__module__ == "numpy" and hasattr(key, "item"):
-        return order_key(key.item())  # a numpy scalar as the Python value it stands for
+    if isinstance(key, int):  # bool and int subclasses (IntEnum, numpy's bool is not one)
+        return (1, int(key))
+    if isinstance(key, float):  # numpy's float64: as a float (numpy compares big ints inexactly)
+        return (2,) if math.isnan(key) else (1, float(key))
+    if kind.__module__ == "numpy" and hasattr(key, "dtype"):
+        if key.dtype.kind in "mM":  # datetime64, timedelta64: numpy compares across units
+            return (
+                (7, "numpy", kind.__qualname__, True)
+                if is_nan(key)
+                else (7, "numpy", kind.__qualname__, False, key)
+            )
+        value = key.item()  # a numpy scalar as the Python value it equals
+        if type(value).__module__ != "numpy":  # (longdouble stays numpy: handled below)
+            return order_key(value)
+    if isinstance(key, numbers.Complex) and not isinstance(key, numbers.Real) and key.imag == 0:
+        return order_key(key.real)  # 1 + 0j == 1
     if isinstance(key, (numbers.Real, decimal.Decimal)):
         if is_nan(key):
             return (2,)
@@ -138,14 +153,14 @@ def order_key(key: Any) -> Any:
         return (1, key)  # Decimal, Fraction: exact (a float would tie unequal keys)
     if isinstance(key, (set, frozenset)):  # by their sorted members: `<` on sets is subset
         return (SET_RANK, tuple(sorted(map(order_key, key))))
-    kind = type(key).__qualname__
-    if isinstance(key, complex):
-        return (7, kind, key.real, key.imag)
-    if isinstance(key, enum.Enum):
-        return (7, kind, key.name)
+    where = (7, kind.__module__, kind.__qualname__)
+    if isinstance(key, numbers.Complex):
+        return (*where, float(key.real), float(key.imag))
+    if isinstance(key, enum.Enum):  # Flag(0) has no name: its value decides
+        return (*where, str(key.name), repr(key.value))
     if isinstance(key, (datetime.datetime, datetime.time)):  # naive apart from aware
-        return (7, kind, key.utcoffset() is not None, key)
-    return (7, kind, key)
+        return (*where, key.utcoffset() is not None, key)
+    return (*where, key)
 
 
 class TotalKey:

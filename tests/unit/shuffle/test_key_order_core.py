@@ -211,3 +211,51 @@ def test_keys_without_an_order_of_their_own_still_shuffle() -> None:
         assert sorted(got, key=repr) == sorted(Counter(keys).items(), key=repr)
         ordered = gm.from_items(data, 2).sort_by(lambda kv: kv[0], partitions=2)
         assert sorted(ordered.collect(config=INLINE), key=repr) == sorted(data, key=repr)
+
+
+class Perm(enum.Flag):
+    R = 1
+    W = 2
+
+
+def _dict_groups(keys: list[Any]) -> list[int]:
+    counts: dict[Any, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.values())
+
+
+def test_keys_group_exactly_as_a_dict_matches_them() -> None:
+    from zoneinfo import ZoneInfo
+
+    from gristmill.shuffle.keys import stable_hash
+
+    ny = ZoneInfo("America/New_York")
+    early = datetime.datetime(2021, 11, 7, 1, 30, fold=0, tzinfo=ny)
+    cases: list[list[Any]] = [
+        [early, early.replace(fold=1)] * 3,  # equal (same zone: fold is ignored)
+        [np.datetime64("2020-01-01", "D"), np.datetime64("2020-01-01T00:00:00", "us")] * 3,
+        [np.datetime64("2020-01-01T00:00", "ns"), 1577836800000000000] * 3,  # not equal
+        [np.float64(2**53), 2**53 + 1] * 3,  # not equal (and hashed apart)
+        [np.longdouble(1.5), 2.0, np.longdouble(1.5)],
+        [datetime.datetime(1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))],
+        [Perm(0), Perm.R, Perm.R | Perm.W, Perm(0)],
+        [1, 1 + 0j, decimal.Decimal("0.5"), 0.5 + 0j] * 2,
+        [np.datetime64("NaT"), None] * 3,
+    ]
+    for keys in cases:
+        for a in keys:
+            for b in keys:
+                if a == b and hash(a) == hash(b):
+                    assert stable_hash(a) == stable_hash(b), (a, b)
+        data = [(k, 1) for k in keys]
+        for cfg in (INLINE, SPILLING[0]):
+            for op in ("reduce", "group"):
+                ds = gm.from_items(data, 3)
+                if op == "reduce":
+                    got = ds.reduce_by_key(operator.add, 2).collect(config=cfg)
+                else:
+                    got = (
+                        ds.group_by_key(2).map_values(lambda vs: len(list(vs))).collect(config=cfg)
+                    )
+                assert sorted(v for _, v in got) == _dict_groups(keys), (keys, op)
