@@ -64,11 +64,11 @@ def key_family(keys: list[Any]) -> Family:
         if only is type(None) or issubclass(only, (set, frozenset, complex, enum.Enum)):
             return TOTAL  # None < None raises; sets order by subset; complex, Enum: no order
         if issubclass(only, (datetime.datetime, datetime.time)):
-            # Naive and aware values cannot be compared: natural only if all are one or other.
-            aware = {key.utcoffset() is not None for key in keys}
-            if len(aware) > 1 or not all(map(operator.eq, keys, keys)):
+            # Naive values compare as they are; aware ones are ordered by their instant (see
+            # `_aware_instant`), which their own `<` is not across zones.
+            if any(key.utcoffset() is not None for key in keys):
                 return TOTAL
-            return ("type", only.__module__, only.__qualname__, aware.pop())
+            return ("type", only.__module__, only.__qualname__, False)
         if not all(map(operator.eq, keys, keys)):
             return TOTAL  # a NaN of its own kind (Decimal's)
         # Dates, Decimals, user classes: their own order, trusted as Python's sort does (a
@@ -134,12 +134,8 @@ def order_key(key: Any) -> Any:
     if isinstance(key, float):  # numpy's float64: as a float (numpy compares big ints inexactly)
         return (2,) if math.isnan(key) else (1, float(key))
     if kind.__module__ == "numpy" and hasattr(key, "dtype"):
-        if key.dtype.kind in "mM":  # datetime64, timedelta64: numpy compares across units
-            return (
-                (7, "numpy", kind.__qualname__, True)
-                if is_nan(key)
-                else (7, "numpy", kind.__qualname__, False, key)
-            )
+        if key.dtype.kind in "mM":
+            return _numpy_time_key(key)
         value = key.item()  # a numpy scalar as the Python value it equals
         if type(value).__module__ != "numpy":  # (longdouble stays numpy: handled below)
             return order_key(value)
@@ -158,9 +154,45 @@ def order_key(key: Any) -> Any:
         return (*where, float(key.real), float(key.imag))
     if isinstance(key, enum.Enum):  # Flag(0) has no name: its value decides
         return (*where, str(key.name), repr(key.value))
+    if isinstance(key, datetime.datetime) and key.utcoffset() is not None:
+        return (*where, True, *_aware_instant(key))
     if isinstance(key, (datetime.datetime, datetime.time)):  # naive apart from aware
         return (*where, key.utcoffset() is not None, key)
     return (*where, key)
+
+
+def _aware_instant(key: datetime.datetime) -> tuple[int, str]:
+    """An aware datetime's place in the total order: its instant (read at fold 0, as its hash
+    is), and for a wall time that is ambiguous or missing in its zone, the zone: Python never
+    equates such a time with another zone's (PEP 495), though neither is less."""
+    first = key.replace(fold=0)
+    offset = first.utcoffset() or datetime.timedelta(0)
+    local = first.replace(tzinfo=None) - datetime.datetime(1, 1, 1)
+    micro = datetime.timedelta(microseconds=1)
+    shifts = first.replace(fold=1).utcoffset() != first.utcoffset()
+    return local // micro - offset // micro, repr(key.tzinfo) if shifts else ""
+
+
+def _numpy_time_key(key: Any) -> Any:
+    """A numpy datetime64/timedelta64 as the datetime/timedelta it stands for, then any rest
+    finer than a microsecond; NaT apart; values out of Python's range by numpy's own order.
+
+    A dict's equality is not transitive here (a datetime64 in microseconds equals both the
+    datetime and the same instant in nanoseconds, which numpy does not equate with the
+    datetime), so no order can follow it everywhere: this one takes every unit as its value.
+    """
+    import numpy as np
+
+    name = type(key).__qualname__
+    if is_nan(key):
+        return (7, "numpy", name, True)
+    base = "datetime64" if key.dtype.kind == "M" else "timedelta64"
+    coarse = key.astype(f"{base}[us]")  # numpy floors to the coarser unit
+    value = coarse.item()
+    if not isinstance(value, (datetime.datetime, datetime.timedelta)):
+        return (7, "numpy", name, False, key)
+    rest = int((key - coarse).astype("timedelta64[as]").astype(np.int64))
+    return (*order_key(value), rest) if rest else order_key(value)
 
 
 class TotalKey:

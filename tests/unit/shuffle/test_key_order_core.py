@@ -242,6 +242,10 @@ def test_keys_group_exactly_as_a_dict_matches_them() -> None:
         [Perm(0), Perm.R, Perm.R | Perm.W, Perm(0)],
         [1, 1 + 0j, decimal.Decimal("0.5"), 0.5 + 0j] * 2,
         [np.datetime64("NaT"), None] * 3,
+        [datetime.timedelta(seconds=5), np.timedelta64(5, "s")] * 3,
+        [datetime.datetime(2020, 1, 1), np.datetime64("2020-01-01T00:00:00", "us")] * 3,
+        # An ambiguous wall time is never equal to another zone's, at the same instant too.
+        [early, datetime.datetime(2021, 11, 7, 5, 30, tzinfo=datetime.timezone.utc), early],
     ]
     for keys in cases:
         for a in keys:
