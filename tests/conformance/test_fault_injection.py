@@ -93,6 +93,14 @@ class Watcher(threading.Thread):
             time.sleep(0.005)
 
 
+def _wait_for_tasks(base: Path) -> None:
+    """Until the job staging its output in `base` has started task attempts, and a bit more."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(base.glob(".out.gristmill-*/_attempts")):
+        time.sleep(0.02)
+    time.sleep(0.5)  # tasks are running
+
+
 def _leftovers(base: Path, scratch: Path, script: Path) -> list[str]:
     found = [p.name for p in base.iterdir() if p.name.startswith(".out.")]
     found += [p.name for p in scratch.iterdir()]
@@ -182,10 +190,7 @@ def test_cancel_cleans_up_and_exits_130(sig: signal.Signals, tmp_path: Path) -> 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not list(tmp_path.glob(".out.gristmill-*/_attempts")):
-        time.sleep(0.02)
-    time.sleep(0.5)  # tasks are running
+    _wait_for_tasks(tmp_path)
     os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C reaches the whole process group
     started = time.monotonic()
     _, err = proc.communicate(timeout=30)
@@ -227,10 +232,7 @@ def test_sigterm_cancels_a_mapreduce_script(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not list(tmp_path.glob(".out.gristmill-*/_attempts")):
-        time.sleep(0.02)
-    time.sleep(0.5)  # tasks are running
+    _wait_for_tasks(tmp_path)
     os.kill(proc.pid, signal.SIGTERM)  # the driver alone, as `kill PID` or a supervisor does
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -4,13 +4,13 @@ against plain-Python oracles (exact output multisets, exact quarantine contents)
 from __future__ import annotations
 
 import collections
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_skip_mode import _cfg, _quarantine  # the skip-mode tests' own config and reader
 
 import gristmill as gm
 from gristmill.api.mr_compile import compile_job
@@ -28,25 +28,6 @@ def _corpus(tmp_path: Path, bad: tuple[int, ...] = (37, 1500, 2999)) -> tuple[Pa
     src = tmp_path / "in.txt"
     src.write_text("\n".join(lines) + "\n")
     return src, lines
-
-
-def _cfg(executor: str, tmp_path: Path, **kw: Any) -> gm.Config:
-    return gm.Config(
-        executor=executor,
-        workers=2,
-        progress=False,
-        scratch_dir=str(tmp_path / "s"),
-        skip_bad_records=True,
-        **kw,
-    )
-
-
-def _quarantine(out: Path) -> list[dict[str, str]]:
-    return [
-        json.loads(line)
-        for p in sorted((out / "_quarantine").glob("*.jsonl"))
-        for line in p.read_text().splitlines()
-    ]
 
 
 def _lines_out(out: Path) -> list[str]:

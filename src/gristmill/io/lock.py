@@ -22,7 +22,8 @@ class OutputLockedError(UsageError):
     """Another job holds the output path; the message names it."""
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -30,6 +31,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def owner_gone(owner: dict[str, Any]) -> bool:
+    """Whether the process an owner record names (``host``, ``pid``) ran on this host and is
+    gone; one on another host is never judged from here."""
+    pid = owner.get("pid")
+    if owner.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    return not pid_alive(pid)
 
 
 class OutputLock:
@@ -87,7 +97,7 @@ class OutputLock:
     def _stale(owner: dict[str, Any]) -> bool:
         if not owner or float(owner.get("expires", 0)) < time.time():
             return True
-        return owner.get("host") == socket.gethostname() and not _alive(int(owner.get("pid", 0)))
+        return owner_gone(owner)
 
     def _break(self) -> None:
         # Rename first: of two jobs breaking the same stale lock, only one rename succeeds.

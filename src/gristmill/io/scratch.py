@@ -21,19 +21,11 @@ import tempfile
 import time
 from typing import Any
 
+from gristmill.io.lock import owner_gone
+
 OWNER = ".gristmill-owner"
 PREFIX = "gristmill-"
 RECLAIM_AGE = 15 * 60.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Scratch:
@@ -74,10 +66,7 @@ def _abandoned(owner_file: str, min_age: float) -> bool:
         if time.time() - os.fstat(fd).st_mtime < min_age:
             return False
         owner: Any = json.loads(os.read(fd, 4096) or b"null")
-        if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
-            return False
-        pid = owner.get("pid")
-        return isinstance(pid, int) and pid > 0 and not _alive(pid)
+        return isinstance(owner, dict) and owner_gone(owner)
     except ValueError:
         return False  # not yet (or never) written in full: leave it
     finally:

@@ -136,10 +136,7 @@ def _worker_main(conn: Connection, memory: int, driver: int) -> None:
     threading.Thread(target=_die_with, args=(driver,), daemon=True).start()
     while True:
         # Forked siblings hold copies of the driver's pipe ends, so a killed driver does not
-        # always show up as EOF here: notice it by being re-parented instead.
-        while not conn.poll(1.0):
-            if os.getppid() != driver:
-                return
+        # always show up as EOF here: `_die_with` notices it by this worker being re-parented.
         try:
             message = conn.recv_bytes()
         except EOFError:

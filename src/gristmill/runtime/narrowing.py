@@ -19,7 +19,7 @@ from typing import Any
 
 from gristmill.io.columnar import as_records
 from gristmill.io.formats import Batch, Origin
-from gristmill.runtime.pipeline import SkipBad, shown
+from gristmill.runtime.pipeline import SkipBad, record_where, shown
 
 CRASHED = "crashed the worker process"
 END = "end"  # progress once every input record went in: a crash after it is no record's
@@ -57,8 +57,7 @@ class Isolation:
                 one = records[index : index + 1]  # a block or table stays columnar
                 if position in self.crashed:
                     record = as_records(one)[0]
-                    where = origin.locate(index) if origin is not None else describe(record)
-                    skip(where, CRASHED, shown(record))
+                    skip(record_where(origin, index, describe, record), CRASHED, shown(record))
                     continue
                 self._mark(f"{self._prefix}{position}")
                 yield Batch(one, None if origin is None else _pinned(origin, index))

@@ -60,14 +60,10 @@ def chained(ops: tuple[Op, ...], records: list[Any]) -> Iterator[Any]:
     return stream
 
 
-class Lazy:
-    """A pass of record-wise ops over input records, not yet run.
-
-    A consumer that folds records one at a time (the map-side combine) iterates it, so the
-    ops' output is never built as a list: each pair is combined and freed while it is still
-    in L1 (12% less CPU for a word count). If iterating raises, `failed` says which input
-    record the user's code failed on.
-    """
+class _Pass:
+    """A pass of record-wise ops over input records `part`, which start at record `base` of
+    `origin` (or are named by `describe`): what both a pass not yet run and a run pass's
+    trace keep, to find the input record behind a failure."""
 
     __slots__ = ("_base", "_describe", "_ops", "_origin", "_part")
 
@@ -82,6 +78,18 @@ class Lazy:
         self._ops, self._part, self._origin = ops, part, origin
         self._describe, self._base = describe, base
 
+
+class Lazy(_Pass):
+    """A pass of record-wise ops over input records, not yet run.
+
+    A consumer that folds records one at a time (the map-side combine) iterates it, so the
+    ops' output is never built as a list: each pair is combined and freed while it is still
+    in L1 (12% less CPU for a word count). If iterating raises, `failed` says which input
+    record the user's code failed on.
+    """
+
+    __slots__ = ()
+
     def __iter__(self) -> Iterator[Any]:
         return chained(self._ops, self._part)
 
@@ -92,13 +100,13 @@ class Lazy:
             _attach(exc, where)
 
 
-class Trace:
-    """Where a skip-mode pass of record-wise ops got its output: output record `index` is
-    traced back by replaying the pass one input record at a time, only when asked (a
-    partition function downstream failed on it). User functions are assumed deterministic,
+class Trace(_Pass):
+    """Where a run pass of record-wise ops got its output: output record `index` is traced
+    back by replaying the pass one input record at a time, only when asked (a partition
+    function downstream failed on it, or skips it). User functions are assumed deterministic,
     as the replay of a failed batch assumes."""
 
-    __slots__ = ("_base", "_describe", "_ends", "_ops", "_origin", "_part")
+    __slots__ = ("_ends",)
 
     def __init__(
         self,
@@ -108,8 +116,7 @@ class Trace:
         describe: Callable[[Any], str],
         base: int,
     ) -> None:
-        self._ops, self._part, self._origin = ops, part, origin
-        self._describe, self._base = describe, base
+        super().__init__(ops, part, origin, describe, base)
         self._ends: list[int] | None = None
 
     def _source(self, index: int) -> int | None:
@@ -129,7 +136,7 @@ class Trace:
         if position is None:
             return "unknown record"
         record = self._part[position]
-        return _where(self._origin, self._base + position, self._describe, record)
+        return record_where(self._origin, self._base + position, self._describe, record)
 
     def record(self, index: int) -> Any:
         """The input record that made output record `index` (None if not found)."""
@@ -230,7 +237,11 @@ def _records(
             yield records, Trace(ops, part, origin, describe, base)
 
 
-def _where(origin: Where | None, index: int, describe: Callable[[Any], str], record: Any) -> str:
+def record_where(
+    origin: Where | None, index: int, describe: Callable[[Any], str], record: Any
+) -> str:
+    """Where input `record`, record `index` of a batch from `origin`, came from (`describe`
+    names records with no file origin: shuffle and in-memory input)."""
     return origin.locate(index) if origin is not None else describe(record)
 
 
@@ -248,14 +259,14 @@ def _skip_bad(
     out: list[Any] = []
     for index, record in enumerate(source, base):
         if not _rewind(record):  # a streamed group already read: never emit a partial result
-            where = _where(origin, index, describe, record)
+            where = record_where(origin, index, describe, record)
             skip(where, "group too large to replay after a failure in its batch", record[0])
             continue
         one = [record]
         try:
             one = apply_ops(ops, one)
         except Exception as exc:
-            where = origin.locate(index) if origin is not None else describe(record)
+            where = record_where(origin, index, describe, record)
             skip(where, f"{type(exc).__name__}: {exc}", record)
             continue
         out.extend(one)
@@ -292,12 +303,8 @@ def _partitions(
 ) -> Iterator[tuple[list[Any], Where | None]]:
     tracked: _Tracked | None = None
     if isinstance(op.fn, PerRecord):
-        if skip is not None:
-            feed = tracked = _Feed(stream, describe, skip)
-            out = iter(op.fn.run(iter(feed), feed.each))
-        else:
-            tracked = _Tracked(stream, describe)
-            out = iter(op.fn.run(iter(tracked), stream_each))
+        tracked = _Tracked(stream, describe) if skip is None else _Feed(stream, describe, skip)
+        out = iter(op.fn.run(iter(tracked), tracked.each))
     else:
         out = iter(op.fn(itertools.chain.from_iterable(records for records, _ in stream)))
     try:
@@ -312,7 +319,10 @@ def _partitions(
 
 class _Tracked:
     """A `PerRecord` partition function's input, one record at a time, remembering the record
-    in flight so a failure can name it (its file and line, or its group's key)."""
+    in flight so a failure can name it (its file and line, or its group's key). Its user
+    calls stream their output (`each`)."""
+
+    each = staticmethod(stream_each)
 
     def __init__(
         self, stream: Iterator[tuple[list[Any], Where | None]], describe: Callable[[Any], str]
@@ -338,7 +348,7 @@ class _Tracked:
         if not self._records:
             return "none (before the first)"
         record = self._records[self._index]
-        return _where(self._origin, self._index, self._describe, record)
+        return record_where(self._origin, self._index, self._describe, record)
 
 
 class _Feed(_Tracked):
@@ -415,7 +425,7 @@ def _failing(
             one = [record]
             one = apply_ops(ops, one)
         except Exception:
-            return origin.locate(index) if origin is not None else describe(record)
+            return record_where(origin, index, describe, record)
     return None
 
 

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
-from gristmill.shuffle.order import is_nan
+from gristmill.shuffle.order import instant_micros, is_nan
 
 _MASK = (1 << 64) - 1
 
@@ -60,12 +60,8 @@ def stable_hash(key: Any) -> int:
         if type(value).__module__ != "numpy":  # (longdouble stays numpy: its hash() is fine)
             return stable_hash(value)
     # hash() of dates, times and Enum members mixes salted str or bytes hashes.
-    if isinstance(key, datetime.datetime):
-        # As datetime's own hash: by the instant, at fold 0, in integers (no overflow).
-        offset = key.replace(fold=0).utcoffset() or datetime.timedelta(0)
-        seconds = key.toordinal() * 86400 + key.hour * 3600 + key.minute * 60 + key.second
-        micros = seconds * 10**6 + key.microsecond - offset // datetime.timedelta(microseconds=1)
-        return stable_hash(("datetime", micros))
+    if isinstance(key, datetime.datetime):  # by its instant, as datetime's own hash
+        return stable_hash(("datetime", instant_micros(key)))
     if isinstance(key, datetime.date):
         return stable_hash(key.toordinal())
     if isinstance(key, datetime.timedelta):

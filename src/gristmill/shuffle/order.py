@@ -25,6 +25,7 @@ from typing import Any
 
 TOTAL = "total"  # the family of a run sorted by `order_key`
 UNSORTED = "unsorted"  # a repartition's runs: never merged
+EMPTY = "empty"  # no keys: merges with any family
 TUPLE_RANK, LIST_RANK = 5, 6  # order_key's type families of the sequences
 SET_RANK = 8
 
@@ -46,7 +47,7 @@ def key_family(keys: list[Any]) -> Family:
     if types == {str}:
         return "str"
     if not types:
-        return "empty"
+        return EMPTY
     if all(issubclass(t, str) for t in types):
         return "str"
     if all(issubclass(t, bytes) for t in types):
@@ -103,7 +104,7 @@ def pairs_family(
 
 def merged_total(families: list[Family]) -> bool:
     """Whether runs of these families must be merged by `order_key`."""
-    kinds = {family for family in families if family != "empty"}
+    kinds = {family for family in families if family != EMPTY}
     return TOTAL in kinds or len(kinds) > 1
 
 
@@ -161,16 +162,22 @@ def order_key(key: Any) -> Any:
     return (*where, key)
 
 
-def _aware_instant(key: datetime.datetime) -> tuple[int, str]:
-    """An aware datetime's place in the total order: its instant (read at fold 0, as its hash
-    is), and for a wall time that is ambiguous or missing in its zone, the zone: Python never
-    equates such a time with another zone's (PEP 495), though neither is less."""
+def instant_micros(key: datetime.datetime) -> int:
+    """A datetime's instant in microseconds since 0001-01-01, read at fold 0 as its own hash
+    reads it (a naive one as if in UTC); in integers, so the extremes do not overflow."""
     first = key.replace(fold=0)
     offset = first.utcoffset() or datetime.timedelta(0)
-    local = first.replace(tzinfo=None) - datetime.datetime(1, 1, 1)
     micro = datetime.timedelta(microseconds=1)
+    return (first.replace(tzinfo=None) - datetime.datetime(1, 1, 1)) // micro - offset // micro
+
+
+def _aware_instant(key: datetime.datetime) -> tuple[int, str]:
+    """An aware datetime's place in the total order: its instant, and for a wall time that is
+    ambiguous or missing in its zone, the zone: Python never equates such a time with another
+    zone's (PEP 495), though neither is less."""
+    first = key.replace(fold=0)
     shifts = first.replace(fold=1).utcoffset() != first.utcoffset()
-    return local // micro - offset // micro, repr(key.tzinfo) if shifts else ""
+    return instant_micros(key), repr(key.tzinfo) if shifts else ""
 
 
 def _numpy_time_key(key: Any) -> Any:

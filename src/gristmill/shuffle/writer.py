@@ -282,7 +282,7 @@ class CombineWriter(ShuffleWriter):
         if self._counting:  # one per record: the counts add up to the records counted
             self.stats.records += sum(self.acc.values())
         pairs: Iterable[tuple[Any, Any]] = self.acc.items()
-        family = key_family(list(self.acc))
+        counted: list[tuple[Any, Any]] = []
         if len(self.arrow) or self.arrow.pending_bytes:
             counted = list(self.arrow.drain())
             self.sizer.observe(counted)
@@ -290,11 +290,11 @@ class CombineWriter(ShuffleWriter):
                 acc = self.acc
                 for key, n in counted:
                     acc[key] = acc.get(key, 0) + n
-                del counted
-                family = key_family(list(acc))
+                counted = []
             else:
                 pairs = counted  # nothing counted as records: the arrow counts are the pairs
-                family = pairs_family(counted)
+        family = key_family(list(self.acc)) if self.acc else pairs_family(counted)
+        del counted
         buckets = bucket_pairs(pairs, self.output.num_partitions)
         del pairs
         self.acc.clear()

@@ -208,27 +208,11 @@ def test_a_resumed_run_does_not_reuse_parts_read_with_other_options(tmp_path: Pa
     assert fingerprint(gm.read_csv(str(path))) != fingerprint(gm.read_csv(str(path), delimiter=";"))
 
 
+@pytest.mark.parametrize(
+    "data", [b"id,name,price\n1,a,2.5\n2,b,3\n", b"a,b\n1,2", b"a\n1\n2.5", b"a,b\n1,x\n2,y\n"]
+)
 @pytest.mark.parametrize("kind", ["", ".gz", ".zst"])
-def test_csv_tables_of_compressed_files_equal_pyarrow_whole(tmp_path: Path, kind: str) -> None:
-    import gzip
-
-    import pyarrow.csv as pacsv
-
-    data = b"id,name,price\n1,a,2.5\n2,b,3\n"
-    path = tmp_path / f"a.csv{kind}"
-    if kind == ".zst":
-        with pa.CompressedOutputStream(str(path), "zstd") as out:
-            out.write(data)
-    else:
-        path.write_bytes(gzip.compress(data) if kind else data)
-    (split,) = _splits(path, 1 << 20)
-    got = [r for b in read_csv_table(split, {}, None, 4096) for r in b.records.to_pylist()]
-    assert got == pacsv.read_csv(pa.py_buffer(data)).to_pylist()
-
-
-@pytest.mark.parametrize("data", [b"a,b\n1,2", b"a\n1\n2.5", b"a,b\n1,x\n2,y\n"])
-@pytest.mark.parametrize("kind", ["", ".gz", ".zst"])
-def test_csv_types_are_inferred_alike_compressed_or_not(
+def test_csv_tables_and_types_are_alike_compressed_or_not(
     tmp_path: Path, data: bytes, kind: str
 ) -> None:
     import gzip
