@@ -254,7 +254,7 @@ def _not_reproduced(position: int) -> CrashNotReproduced:
 
 def _fold(writer: ShuffleWriter, batch: Lazy) -> None:
     try:
-        writer.fold(iter(batch))
+        writer.fold(*batch.counted())
     except Exception as exc:
         batch.failed(exc)
         raise

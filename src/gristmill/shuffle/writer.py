@@ -8,7 +8,6 @@ what lets reducers stream a k-way merge without holding a partition in memory.
 
 from __future__ import annotations
 
-import itertools
 import operator
 import os
 from collections import Counter
@@ -38,7 +37,6 @@ FRAME_BYTES = 256 * 1024
 DICT_ENTRY_OVERHEAD = 100
 SAMPLES_PER_PARTITION = 200  # over all map tasks: quantiles within about 7%
 MIN_SAMPLES = 20  # per map task
-SAMPLE = 16  # records of each folded pass the size estimator sees (as per list batch)
 
 
 @dataclass(frozen=True)
@@ -101,9 +99,9 @@ class ShuffleWriter:
         """Whether `write_batch` handles this block or table as it is."""
         return False
 
-    def fold(self, records: Iterator[Any]) -> None:
-        """Feed the records an iterator makes; writers that combine them one at a time
-        (`folds`) never hold them as a list."""
+    def fold(self, records: Iterator[Any], count: int | None = None) -> None:
+        """Feed the records an iterator makes (`count` of them, if known); writers that
+        combine them one at a time (`folds`) never hold them as a list."""
         batch = list(records)
         if batch:
             self.write_batch(batch)
@@ -235,22 +233,26 @@ class CombineWriter(ShuffleWriter):
         if self._buffered() > self.limit:
             self.spill()
 
-    def fold(self, records: Iterator[Any]) -> None:
-        head = list(itertools.islice(records, SAMPLE))
-        if not head:
+    def fold(self, records: Iterator[Any], count: int | None = None) -> None:
+        # The first record is sampled and checked alone: wrapping the rest in a chain with a
+        # sampled head would cost every record a C call more.
+        first = next(records, _MISSING)
+        if first is _MISSING:
             return
-        self.sizer.observe(head)
-        rest = itertools.chain(head, records)
+        self.sizer.observe([first])
         if self._counting:
-            self.acc.update(rest)
+            self.acc.update((first,))
+            self.acc.update(records)
         else:
-            check_pair(head[0], self.output.spec.kind)
-            self.stats.records += self._combine(rest)
+            check_pair(first, self.output.spec.kind)
+            rest = None if count is None else count - 1
+            self.stats.records += self._combine((first,)) + self._combine(records, rest)
         if self._buffered() > self.limit:
             self.spill()
 
-    def _combine(self, pairs: Iterable[Any]) -> int:
-        """Fold `pairs` into the accumulators; returns how many there were."""
+    def _combine(self, pairs: Iterable[Any], count: int | None = None) -> int:
+        """Fold `pairs` into the accumulators; returns how many there were (`count`, when the
+        caller knows it, so they need not be counted one by one)."""
         agg = self.output.spec.aggregator
         assert agg is not None
         acc, add, create = self.acc, agg.add, agg.create
@@ -259,6 +261,11 @@ class CombineWriter(ShuffleWriter):
         n = 0
         if add is operator.add and create is None:
             # The most common reducer, with `+` inlined: a C call less per record.
+            if count is not None:
+                for key, value in pairs:
+                    old = get(key, missing)
+                    acc[key] = value if old is missing else old + value
+                return count
             for n, (key, value) in enumerate(pairs, 1):  # noqa: B007 (n is the count)
                 old = get(key, missing)
                 acc[key] = value if old is missing else old + value

@@ -1,0 +1,111 @@
+"""The map-side combine's record count when the pass counts its own output (`Lazy.counted`).
+
+A pass whose last ops are maps lists their input and hands its length to the fold; any other
+pass is counted record by record. Either way `map.output_records` must be the number of
+pairs the ops made, and the sums must match a plain dict.
+"""
+
+from __future__ import annotations
+
+import collections
+import operator
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gristmill as gm
+from gristmill.plan.ops import Op, OpKind
+from gristmill.runtime.pipeline import Lazy
+
+
+def _pair(word: str) -> tuple[str, int]:
+    return word, len(word)
+
+
+def _upper_pair(pair: tuple[str, int]) -> tuple[str, int]:
+    return pair[0].upper(), pair[1] * 2
+
+
+def _long(word: str) -> bool:
+    return len(word) > 2
+
+
+def _odd_pair(pair: tuple[str, int]) -> bool:
+    return pair[1] % 2 == 1
+
+
+def _pairs_of(line: str) -> list[tuple[str, int]]:
+    return [_pair(w) for w in line.split()]
+
+
+# name -> (dataset builder, plain-Python oracle of the pairs)
+Chain = tuple[Callable[[gm.Dataset], gm.Dataset], Callable[[list[str]], list[Any]]]
+CHAINS: dict[str, Chain] = {
+    "map only": (
+        lambda d: d.map(_pair),
+        lambda lines: [_pair(x) for x in lines],
+    ),
+    "flat_map then map": (
+        lambda d: d.flat_map(str.split).map(_pair),
+        lambda lines: [_pair(w) for x in lines for w in x.split()],
+    ),
+    "flat_map, filter, two maps": (
+        lambda d: d.flat_map(str.split).filter(_long).map(_pair).map(_upper_pair),
+        lambda lines: [_upper_pair(_pair(w)) for x in lines for w in x.split() if _long(w)],
+    ),
+    "ends in flat_map": (
+        lambda d: d.flat_map(_pairs_of),
+        lambda lines: [p for x in lines for p in _pairs_of(x)],
+    ),
+    "ends in filter": (
+        lambda d: d.flat_map(str.split).map(_pair).filter(_odd_pair),
+        lambda lines: [p for x in lines for w in x.split() if _odd_pair(p := _pair(w))],
+    ),
+}
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_reduce_by_key_counts_every_pair(name: str, executor: str, tmp_path: Path) -> None:
+    # 3000 lines: several 256-line passes per batch, and empty lines (passes of no pairs).
+    lines = [" ".join(f"w{(n * 7 + i) % 53}" for i in range(n % 5)) for n in range(3000)]
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(lines) + "\n")
+    build, oracle = CHAINS[name]
+    pairs = oracle(lines)
+    expected = collections.Counter[str]()
+    for key, value in pairs:
+        expected[key] += value
+    config = gm.Config(
+        executor=executor, workers=2, progress=False, scratch_dir=str(tmp_path / "s")
+    )
+    ds = build(gm.read_text(str(src))).reduce_by_key(operator.add)
+    out = tmp_path / "out"
+    result = ds.write_text(str(out), config=config)
+    got = {}
+    for part in sorted(out.glob("part-*")):
+        for line in part.read_text().splitlines():
+            key, value = line.split("\t")
+            got[key] = int(value)
+    assert got == dict(expected)
+    assert result.counters["map.output_records"] == len(pairs)
+
+
+def test_counted_lists_the_input_of_the_trailing_maps_only() -> None:
+    split = Op(OpKind.FLAT_MAP, str.split, "flat_map")
+    pair = Op(OpKind.MAP, _pair, "map")
+    keep = Op(OpKind.FILTER, _odd_pair, "filter")
+    part = ["a bb", "", "ccc d"]
+    for ops, count in [
+        ((pair,), 3),  # all maps: the input itself
+        ((split, pair), 4),
+        ((split, pair, keep), None),  # a filter last: unknown until run
+        ((split,), None),
+    ]:
+        lazy = Lazy(ops, part if ops != (pair,) else ["x", "yy", "zzz"], None, repr, 0)
+        records, n = lazy.counted()
+        made = list(records)
+        assert made == list(lazy)
+        assert n == (len(made) if count is not None else None)
