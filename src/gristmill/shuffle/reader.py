@@ -15,6 +15,7 @@ from typing import Any
 
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
+from gristmill.shuffle.fold import fold_pairs
 from gristmill.shuffle.merge import bounded, fan_in, merge
 from gristmill.shuffle.order import TotalKey, merge_key
 from gristmill.shuffle.ranges import range_index
@@ -155,12 +156,9 @@ def _hash_combine(
     the first run's, exactly as the k-way merge (ties in run order) would give.
     """
     acc: dict[Any, Any] = {}
-    missing = _END
     for path, frames in chosen:
         for batch in read_frames(path, frames, tally):
-            for key, value in batch:
-                old = acc.get(key, missing)
-                acc[key] = value if old is missing else agg(old, value)
+            fold_pairs(acc, batch, agg)
     pairs = list(acc.items())
     del acc
     pairs.sort(key=merge_key(total))

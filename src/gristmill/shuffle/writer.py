@@ -8,7 +8,6 @@ what lets reducers stream a k-way merge without holding a partition in memory.
 
 from __future__ import annotations
 
-import operator
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +19,7 @@ from gristmill.io.columnar import as_records, is_table
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleOutput
 from gristmill.shuffle.arrow_counts import ArrowCounts
+from gristmill.shuffle.fold import fold_pairs
 from gristmill.shuffle.keys import bucket_pairs
 from gristmill.shuffle.order import (
     UNSORTED,
@@ -251,32 +251,10 @@ class CombineWriter(ShuffleWriter):
             self.spill()
 
     def _combine(self, pairs: Iterable[Any], count: int | None = None) -> int:
-        """Fold `pairs` into the accumulators; returns how many there were (`count`, when the
-        caller knows it, so they need not be counted one by one)."""
+        """Fold `pairs` into the accumulators; returns how many there were."""
         agg = self.output.spec.aggregator
         assert agg is not None
-        acc, add, create = self.acc, agg.add, agg.create
-        missing = _MISSING
-        get = acc.get
-        n = 0
-        if add is operator.add and create is None:
-            # The most common reducer, with `+` inlined: a C call less per record.
-            if count is not None:
-                for key, value in pairs:
-                    old = get(key, missing)
-                    acc[key] = value if old is missing else old + value
-                return count
-            for n, (key, value) in enumerate(pairs, 1):  # noqa: B007 (n is the count)
-                old = get(key, missing)
-                acc[key] = value if old is missing else old + value
-            return n
-        for n, (key, value) in enumerate(pairs, 1):  # noqa: B007
-            old = get(key, missing)
-            if old is missing:
-                acc[key] = value if create is None else create(value)
-            else:
-                acc[key] = add(old, value)
-        return n
+        return fold_pairs(self.acc, pairs, agg.add, agg.create, count)
 
     def _buffered(self) -> int:
         per_entry = self.sizer.mean + DICT_ENTRY_OVERHEAD

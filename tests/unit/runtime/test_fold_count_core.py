@@ -1,4 +1,5 @@
-"""The map-side combine's record count when the pass counts its own output (`Lazy.counted`).
+"""The map-side combine's record count when the pass counts its own output (`Lazy.counted`),
+with the C fold and with the Python loop.
 
 A pass whose last ops are maps lists their input and hands its length to the fold; any other
 pass is counted record by record. Either way `map.output_records` must be the number of
@@ -18,6 +19,7 @@ import pytest
 import gristmill as gm
 from gristmill.plan.ops import Op, OpKind
 from gristmill.runtime.pipeline import Lazy
+from gristmill.shuffle import fold
 
 
 def _pair(word: str) -> tuple[str, int]:
@@ -66,9 +68,14 @@ CHAINS: dict[str, Chain] = {
 }
 
 
+@pytest.mark.parametrize("loop", ["c", "python"])
 @pytest.mark.parametrize("executor", ["inline", "local"])
 @pytest.mark.parametrize("name", sorted(CHAINS))
-def test_reduce_by_key_counts_every_pair(name: str, executor: str, tmp_path: Path) -> None:
+def test_reduce_by_key_counts_every_pair(
+    name: str, executor: str, loop: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if loop == "python":  # the loop of an install without a C compiler (workers fork with it)
+        monkeypatch.setattr(fold, "_c_fold", None)
     # 3000 lines: several 256-line passes per batch, and empty lines (passes of no pairs).
     lines = [" ".join(f"w{(n * 7 + i) % 53}" for i in range(n % 5)) for n in range(3000)]
     src = tmp_path / "in.txt"

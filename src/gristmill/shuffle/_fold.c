@@ -1,0 +1,107 @@
+/* The map-side combine's inner loop in C: fold (key, value) pairs into a dict.
+ *
+ * What `CombineWriter._combine` does in Python, record for record:
+ *
+ *     for key, value in pairs:
+ *         old = acc.get(key, MISSING)
+ *         if old is MISSING:
+ *             acc[key] = value if create is None else create(value)
+ *         else:
+ *             acc[key] = old + value if add is operator.add else add(old, value)
+ *
+ * Only the interpreter's own per-record work goes (loop, unpacking, the get call): the dict
+ * lookup, the store, `+` and user callables are the same C API calls Python makes, so results
+ * and exceptions are the same. An item that is not exactly a 2-tuple is handed back to the
+ * caller, which unpacks it (and raises for it) as Python does.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Up to 3.12 the dict calls that take a key's hash are exported: the key is hashed once per
+ * record, not twice (a tuple key recomputes its hash each time). Later versions hash twice. */
+#if PY_VERSION_HEX < 0x030D0000
+#define HASH(key) PyObject_Hash(key)
+#define GET(d, k, h) _PyDict_GetItem_KnownHash((d), (k), (h))
+#define SET(d, k, v, h) _PyDict_SetItem_KnownHash((d), (k), (v), (h))
+#else
+#define HASH(key) 0
+#define GET(d, k, h) PyDict_GetItemWithError((d), (k))
+#define SET(d, k, v, h) PyDict_SetItem((d), (k), (v))
+#endif
+
+/* fold(acc, pairs, add, create) -> (count,) when `pairs` is exhausted, or (count, item) when
+ * `item` (taken from `pairs`, not folded) is not a 2-tuple. `add` None means `+`. */
+static PyObject *fold(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "fold(acc: dict, pairs, add, create)");
+        return NULL;
+    }
+    PyObject *acc = args[0];
+    PyObject *add = args[2] == Py_None ? NULL : args[2];
+    PyObject *create = args[3] == Py_None ? NULL : args[3];
+    PyObject *it = PyObject_GetIter(args[1]);
+    if (it == NULL) {
+        return NULL;
+    }
+    iternextfunc next = Py_TYPE(it)->tp_iternext;
+    Py_ssize_t count = 0;
+    PyObject *item;
+    while ((item = next(it)) != NULL) {
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+            Py_DECREF(it);
+            PyObject *out = Py_BuildValue("(nN)", count, item); /* steals item */
+            return out;
+        }
+        PyObject *key = PyTuple_GET_ITEM(item, 0);
+        PyObject *value = PyTuple_GET_ITEM(item, 1);
+        Py_hash_t hash = HASH(key);
+        if (hash == -1) {
+            goto fail;
+        }
+        PyObject *old = GET(acc, key, hash); /* borrowed */
+        PyObject *folded;
+        if (old == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            folded = create == NULL ? Py_NewRef(value) : PyObject_CallOneArg(create, value);
+        } else {
+            /* `add` or `+` may run user code that changes `acc`: hold `old` meanwhile. */
+            Py_INCREF(old);
+            folded = add == NULL ? PyNumber_Add(old, value)
+                                 : PyObject_CallFunctionObjArgs(add, old, value, NULL);
+            Py_DECREF(old);
+        }
+        if (folded == NULL) {
+            goto fail;
+        }
+        int rc = SET(acc, key, folded, hash);
+        Py_DECREF(folded);
+        if (rc < 0) {
+            goto fail;
+        }
+        Py_DECREF(item);
+        count++;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_BuildValue("(n)", count);
+fail:
+    Py_DECREF(item);
+    Py_DECREF(it);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"fold", (PyCFunction)(void (*)(void))fold, METH_FASTCALL,
+     "fold(acc, pairs, add, create): fold (key, value) pairs into the dict acc."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "gristmill.shuffle._fold", NULL, 0, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fold(void) { return PyModuleDef_Init(&module); }

@@ -1,0 +1,119 @@
+"""The C fold (`shuffle/_fold.c`) against the Python loop it replaces, record for record.
+
+Both must leave the same accumulators, count the same pairs and raise the same exception
+(type and message) for the same input: pairs that are not 2-tuples, unhashable keys,
+values `+` refuses, and aggregators that raise or change the dict they fold into.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gristmill.shuffle import fold
+from gristmill.shuffle.fold import _python_fold, fold_pairs
+
+needs_c = pytest.mark.skipif(not fold.HAS_C_FOLD, reason="built without a C compiler")
+
+
+def test_the_extension_is_built_where_ci_requires_it() -> None:
+    # CI installs on a machine with a compiler: the C loop must be there, or every benchmark
+    # would silently measure the Python one.
+    if os.environ.get("GRISTMILL_REQUIRE_C_FOLD") == "1":
+        assert fold.HAS_C_FOLD
+
+
+def _outcome(
+    run: Callable[[dict[Any, Any], list[Any]], int], start: dict[Any, Any], pairs: list[Any]
+) -> tuple[Any, ...]:
+    acc = dict(start)
+    try:
+        n = run(acc, pairs)
+    except Exception as exc:  # the same failure, and what was folded before it
+        return ("raised", type(exc), str(exc), acc)
+    return ("ok", n, acc, list(acc))  # list(acc): key order and the key objects kept
+
+
+keys = st.one_of(
+    st.integers(-3, 3),
+    st.sampled_from(["a", "b", "c"]),
+    st.tuples(st.integers(0, 2)),
+    st.sampled_from([1.0, True]),
+    st.lists(st.integers(0, 1), max_size=1),  # unhashable
+)
+values = st.one_of(
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, width=16),
+    st.text(max_size=2),
+    st.lists(st.integers(), max_size=2),
+    st.none(),
+)
+items = st.one_of(
+    st.tuples(keys, values),
+    st.tuples(keys, values).map(list),  # unpacks in Python: the C loop hands it back
+    st.tuples(keys, values, values),  # too many values to unpack
+    st.tuples(keys),
+    st.integers(),  # not iterable
+    st.text(min_size=2, max_size=2),  # a 2-char str unpacks into two 1-char strs
+)
+
+
+def _concat_or_fail(old: Any, value: Any) -> Any:
+    if value == 3:
+        raise ValueError("three")
+    return [old, value]
+
+
+@needs_c
+@settings(max_examples=400, deadline=None)
+@given(
+    pairs=st.lists(items, max_size=12),
+    start=st.dictionaries(st.sampled_from(["a", 1, (0,)]), st.integers(), max_size=2),
+    aggregator=st.sampled_from(["add", "concat", "create"]),
+)
+def test_c_and_python_folds_agree(pairs: list[Any], start: dict[Any, Any], aggregator: str) -> None:
+    add: Callable[[Any, Any], Any] = operator.add
+    create: Callable[[Any], Any] | None = None
+    if aggregator == "concat":
+        add = _concat_or_fail
+    elif aggregator == "create":
+        create = lambda v: ("created", v)  # noqa: E731
+    c = _outcome(lambda acc, ps: fold_pairs(acc, ps, add, create), start, pairs)
+    py = _outcome(lambda acc, ps: _python_fold(acc, ps, add, create), start, pairs)
+    assert c == py
+
+
+@needs_c
+def test_an_aggregator_that_changes_the_dict_it_folds_into() -> None:
+    # The C loop holds the old value while `add` runs user code that drops it from the dict.
+    def clearing(target: dict[str, Any]) -> Callable[[list[int], list[int]], list[int]]:
+        def add(old: list[int], value: list[int]) -> list[int]:
+            target.clear()
+            return old + value
+
+        return add
+
+    pairs = [("k", [1]), ("k", [2]), ("j", [3]), ("k", [4])]
+    acc: dict[str, Any] = {}
+    assert fold_pairs(acc, pairs, clearing(acc)) == 4
+    expected: dict[str, Any] = {}
+    assert _python_fold(expected, pairs, clearing(expected), None) == 4
+    assert acc == expected == {"k": [1, 2, 4]}
+
+
+@needs_c
+def test_a_failing_iterator_propagates_after_folding_what_came_before() -> None:
+    def pairs() -> Any:
+        yield ("a", 1)
+        raise KeyError("boom")
+
+    acc: dict[str, int] = {}
+    with pytest.raises(KeyError, match="boom"):
+        fold_pairs(acc, pairs(), operator.add)
+    assert acc == {"a": 1}
