@@ -3,12 +3,13 @@
 It runs once per record of every reduce_by_key, combine_by_key and aggregate_by_key, on both
 sides of the shuffle, so it is in C (`_fold.c`, built at install when a compiler is present:
 18% less time than the Python loop for a word count's pairs). Without the extension the
-Python loop below does the same, record for record.
+Python loop below does the same, record for record (the C loop hashes each key once, not
+twice; it checks for signals and lets other threads run every 4096 records, as the
+interpreter would between bytecodes).
 """
 
 from __future__ import annotations
 
-import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -54,8 +55,20 @@ def fold_pairs(
         if len(done) == 1:
             return int(done[0])
         # An item that is not a 2-tuple: Python unpacks it (or raises) as the loop would.
-        return int(done[0]) + _python_fold(acc, itertools.chain((done[1],), it), add, create)
+        return int(done[0]) + _python_fold(acc, _resume(done[1], it), add, create)
     return _python_fold(acc, pairs, add, create, count)
+
+
+def _resume(first: Any, it: Iterator[Any]) -> Iterator[Any]:
+    """`first`, then the rest of `it`, calling no ``iter()`` on it again (as chain and
+    ``yield from`` would: an odd iterator whose ``__iter__`` rewinds would restart)."""
+    yield first
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        yield item
 
 
 def _python_fold(

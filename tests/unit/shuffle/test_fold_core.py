@@ -7,8 +7,11 @@ values `+` refuses, and aggregators that raise or change the dict they fold into
 
 from __future__ import annotations
 
+import itertools
 import operator
 import os
+import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +90,66 @@ def test_c_and_python_folds_agree(pairs: list[Any], start: dict[Any, Any], aggre
     c = _outcome(lambda acc, ps: fold_pairs(acc, ps, add, create), start, pairs)
     py = _outcome(lambda acc, ps: _python_fold(acc, ps, add, create), start, pairs)
     assert c == py
+
+
+class _Cursor:
+    """An iterator class: its ``__next__`` ends by leaving StopIteration set for the caller."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = iter(items)
+
+    def __iter__(self) -> _Cursor:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._items)
+
+
+def _stop_at_two(x: int) -> tuple[int, int]:
+    if x == 2:
+        raise StopIteration  # map() ends here, as a for loop over it does
+    return x, 1
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _Cursor([("a", 1), ("b", 2), ("a", 3)]),
+        lambda: _Cursor([]),
+        lambda: _Cursor([("a", 1), ["b", 2], ("a", 3)]),  # handed back midway, then resumed
+        lambda: map(_stop_at_two, [1, 3, 2, 4]),
+    ],
+)
+def test_iterators_that_end_with_stop_iteration_set(make: Callable[[], Any]) -> None:
+    c = _outcome(lambda acc, _: fold_pairs(acc, make(), operator.add), {}, [])
+    py = _outcome(lambda acc, _: _python_fold(acc, make(), operator.add, None), {}, [])
+    assert c == py
+    assert c[0] == "ok"
+
+
+@needs_c
+def test_a_signal_interrupts_a_long_fold() -> None:
+    # Nothing in this fold runs Python code, so only the loop's own check lets a signal
+    # handler run (and a Ctrl-C stop a job) before the input ends. A loop that never checks
+    # finishes all 10**8 pairs (seconds, the GIL held throughout) before the handler runs.
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.start()
+    acc: dict[str, int] = {}
+    try:
+        with pytest.raises(Interrupted):
+            fold_pairs(acc, itertools.repeat(("a", 1), 10**8), operator.add)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, old)
+    assert acc["a"] < 10**8, "the fold ran to its end before the signal handler"
 
 
 @needs_c
