@@ -56,12 +56,14 @@ def bounded(streams: list[Iterator[Any]], combine: Merge, width: int, scratch: s
         merged: list[Iterator[Any]] = []
         for start in range(0, len(streams), width):
             group = streams[start : start + width]
-            merged.append(group[0] if len(group) == 1 else _spill(combine(group), scratch))
+            merged.append(group[0] if len(group) == 1 else spill_sorted(combine(group), scratch))
         streams = merged
     return streams
 
 
-def _spill(records: Iterator[Any], scratch: str) -> Iterator[Any]:
+def spill_sorted(records: Iterator[Any], scratch: str) -> Iterator[Any]:
+    """Write `records` (sorted) to a run in `scratch` now; returns a stream that reads them
+    back once and removes the file."""
     path = os.path.join(scratch, f"merge-{os.getpid()}-{uuid.uuid4().hex[:12]}.run")
     writer = RunWriter(path)
     try:

@@ -16,10 +16,11 @@ from typing import Any
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
 from gristmill.shuffle.fold import fold_pairs
-from gristmill.shuffle.merge import bounded, fan_in, merge
+from gristmill.shuffle.merge import bounded, fan_in, merge, spill_sorted
 from gristmill.shuffle.order import TotalKey, merge_key
 from gristmill.shuffle.ranges import range_index
 from gristmill.shuffle.runfile import FrameInfo, ReadTally, RunInfo, read_frames, read_index
+from gristmill.shuffle.sizing import DICT_ENTRY_OVERHEAD, SizeEstimator
 
 BATCH = 4096
 GROUP_INLINE = 1024  # values buffered before a group is handed over as a stream
@@ -116,57 +117,71 @@ def read_partition(
         return
     chosen = [(run.path, _frames_of(run.path, partition)) for run in source.runs]
     total = source.total_order
-    streams = [_records(path, frames, tally) for path, frames in chosen]
     if kind is ShuffleKind.GROUP:
+        streams = [_records(path, frames, tally) for path, frames in chosen]
         value_key = inp.value_key
         streams = bounded(streams, lambda g: merge(g, total, value_key=value_key), width, scratch)
         yield from _GroupStream(merge(streams, total, value_key=value_key), total).batches()
     else:
         assert inp.aggregator is not None
-        agg = inp.aggregator.merge
-        if _hash_fits(chosen, memory):
-            yield from _hash_combine(chosen, agg, total, tally)
-            return
-
-        def combined(group: list[Iterator[Any]]) -> Iterator[Any]:
-            return _flat(_combine(merge(group, total), agg, total))
-
-        streams = bounded(streams, combined, width, scratch)
-        yield from _combine(merge(streams, total), agg, total)
+        yield from _hash_combine(
+            chosen, inp.aggregator.merge, total, tally, memory=memory, scratch=scratch
+        )
 
 
-HASH_ENTRY_BYTES = 160  # a dict slot, a key, a value: what one distinct key costs in Python
 HASH_SHARE = 0.4  # of the budget, as on the map side
 
 
-def _hash_fits(chosen: list[tuple[str, list[FrameInfo]]], memory: int) -> bool:
-    """Whether hash aggregation of these frames surely fits: at most one entry per record,
-    plus the frames' (compressed) bytes a few times over for the keys' own size."""
-    records = sum(f.count for _, frames in chosen for f in frames)
-    stored = sum(f.length for _, frames in chosen for f in frames)
-    return records * HASH_ENTRY_BYTES + 4 * stored <= memory * HASH_SHARE
-
-
 def _hash_combine(
-    chosen: list[tuple[str, list[FrameInfo]]], agg: Any, total: bool, tally: ReadTally
+    chosen: list[tuple[str, list[FrameInfo]]],
+    agg: Any,
+    total: bool,
+    tally: ReadTally,
+    *,
+    memory: int,
+    scratch: str,
 ) -> Iterator[list[Any]]:
     """Combine by hashing, then sort the distinct keys once: the merge's output, cheaper.
 
     Runs are read in order, so each key's values are merged in run order and the key kept is
-    the first run's, exactly as the k-way merge (ties in run order) would give.
+    the first run's, exactly as a k-way merge of the runs (ties in run order) would give. A
+    table that outgrows its share of `memory` is sorted and spilled, and the spills merge
+    with the last table at the end (Spark's ExternalAppendOnlyMap): memory follows the
+    partition's distinct keys, not its records, and only a partition with more distinct keys
+    than fit pays for a merge.
     """
     acc: dict[Any, Any] = {}
+    spills: list[Iterator[Any]] = []
+    sizer = SizeEstimator()
     for path, frames in chosen:
         for batch in read_frames(path, frames, tally):
+            sizer.observe(batch)
             fold_pairs(acc, batch, agg)
-    pairs = list(acc.items())
+            if len(acc) * (sizer.mean + DICT_ENTRY_OVERHEAD) > memory * HASH_SHARE:
+                spills.append(spill_sorted(iter(_sorted_items(acc, total)), scratch))
+                acc.clear()
+    pairs = _sorted_items(acc, total)
     del acc
-    pairs.sort(key=merge_key(total))
+    if spills:  # earlier spills first: ties keep run order
+        streams = [*spills, iter(pairs)]
+
+        def combined(group: list[Iterator[Any]]) -> Iterator[Any]:
+            return _flat(_combine(merge(group, total), agg, total))
+
+        streams = bounded(streams, combined, fan_in(memory), scratch)
+        yield from _combine(merge(streams, total), agg, total)
+        return
     if total:  # keys a dict keeps apart may be one key in the total order (NaNs): merge them
         yield from _combine(iter(pairs), agg, total)
         return
     for start in range(0, len(pairs), BATCH):
         yield pairs[start : start + BATCH]
+
+
+def _sorted_items(acc: dict[Any, Any], total: bool) -> list[tuple[Any, Any]]:
+    pairs = list(acc.items())
+    pairs.sort(key=merge_key(total))
+    return pairs
 
 
 def _flat(batches: Iterator[list[Any]]) -> Iterator[Any]:

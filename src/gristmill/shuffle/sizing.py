@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 _CONTAINERS = (tuple, list)
+DICT_ENTRY_OVERHEAD = 100  # bytes a dict entry costs beyond its key and value (slot, index)
 
 
 def deep_size(obj: Any, depth: int = 3) -> int:

@@ -30,11 +30,10 @@ from gristmill.shuffle.order import (
     sort_runs,
 )
 from gristmill.shuffle.runfile import RunInfo, RunWriter
-from gristmill.shuffle.sizing import SizeEstimator
+from gristmill.shuffle.sizing import DICT_ENTRY_OVERHEAD, SizeEstimator
 
 BUFFER_SHARE = 0.4  # of the worker budget; the rest covers input chunks, frames and user code
 FRAME_BYTES = 256 * 1024
-DICT_ENTRY_OVERHEAD = 100
 SAMPLES_PER_PARTITION = 200  # over all map tasks: quantiles within about 7%
 MIN_SAMPLES = 20  # per map task
 

@@ -1,4 +1,5 @@
-"""Reducers combine by hashing when the partition fits, by k-way merge when not: same output."""
+"""Reducers combine by hashing; a table past the budget is sorted, spilled and merged back:
+the same output, values merged in input order, either way."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 import gristmill as gm
+from gristmill.shuffle import merge as shuffle_merge
 from gristmill.shuffle import reader
 
 
@@ -16,18 +18,18 @@ def _concat(a: str, b: str) -> str:
     return a + b  # associative, not commutative: exposes any change in merge order
 
 
-@pytest.mark.parametrize(("memory", "hashed"), [(256 * 1024**2, True), (1024**2, False)])
+@pytest.mark.parametrize(("memory", "spilled"), [(256 * 1024**2, False), (1024**2, True)])
 def test_both_reduce_paths_merge_in_input_order(
-    memory: int, hashed: bool, monkeypatch: pytest.MonkeyPatch
+    memory: int, spilled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    original = reader._hash_combine
+    original = shuffle_merge.spill_sorted
 
     def counting(*args: Any) -> Any:
         calls.append(1)
         return original(*args)
 
-    monkeypatch.setattr(reader, "_hash_combine", counting)
+    monkeypatch.setattr(reader, "spill_sorted", counting)
     rng = random.Random(11)
     mixed = [1, 2.0, None, (1, "x")]  # several key types force the total-order fallback
     data: list[tuple[Any, str]] = []
@@ -41,4 +43,4 @@ def test_both_reduce_paths_merge_in_input_order(
     got = gm.from_items(data, partitions=9).reduce_by_key(_concat, 3).collect(config=cfg)
     assert dict(got) == dict(expected)
     assert len(got) == len(expected)
-    assert bool(calls) is hashed
+    assert bool(calls) is spilled
