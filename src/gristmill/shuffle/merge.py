@@ -8,11 +8,12 @@ keeps ties in run order: the final result equals a single all-runs merge.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from gristmill.shuffle.order import merge_key
@@ -50,18 +51,26 @@ def merge(
 def bounded(streams: list[Iterator[Any]], combine: Merge, width: int, scratch: str) -> list[Any]:
     """Streams no more than `width` in number, merging groups through scratch files as needed.
 
-    `combine` merges one group into a single sorted stream (and may combine values).
+    `combine` merges one group into a single sorted stream (and may combine values). If a
+    merge fails, the files written so far are removed (the caller closes the streams it
+    passed in).
     """
     while len(streams) > width:
         merged: list[Iterator[Any]] = []
-        for start in range(0, len(streams), width):
-            group = streams[start : start + width]
-            merged.append(group[0] if len(group) == 1 else spill_sorted(combine(group), scratch))
+        try:
+            for start in range(0, len(streams), width):
+                group = streams[start : start + width]
+                merged.append(
+                    group[0] if len(group) == 1 else spill_sorted(combine(group), scratch)
+                )
+        except BaseException:
+            close_runs(merged)
+            raise
         streams = merged
     return streams
 
 
-def spill_sorted(records: Iterator[Any], scratch: str) -> Iterator[Any]:
+def spill_sorted(records: Iterator[Any], scratch: str) -> SpilledRun:
     """Write `records` (sorted) to a run in `scratch` now; returns a stream that reads them
     back once and removes the file."""
     path = os.path.join(scratch, f"merge-{os.getpid()}-{uuid.uuid4().hex[:12]}.run")
@@ -73,13 +82,45 @@ def spill_sorted(records: Iterator[Any], scratch: str) -> Iterator[Any]:
         writer.abort()
         raise
     writer.close()
-    return _read_and_remove(path)
+    return SpilledRun(path)
 
 
-def _read_and_remove(path: str) -> Iterator[Any]:
-    try:
-        for batch in read_frames(path, read_index(path)):
-            yield from batch
-    finally:
-        if os.path.exists(path):
-            os.unlink(path)
+class SpilledRun:
+    """A sorted run in scratch, read back once. The file goes when the reading ends or
+    `close()` is called, also before any reading (a failed task closes the runs it never
+    started: a generator not yet started would never run its cleanup)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._records: Generator[Any, None, None] | None = None
+
+    def __iter__(self) -> SpilledRun:
+        return self
+
+    def __next__(self) -> Any:
+        if self._records is None:
+            self._records = self._read()
+        return next(self._records)
+
+    def _read(self) -> Generator[Any, None, None]:
+        try:
+            for batch in read_frames(self.path, read_index(self.path)):
+                yield from batch
+        finally:
+            self._unlink()
+
+    def close(self) -> None:
+        if self._records is not None:
+            self._records.close()
+        self._unlink()
+
+    def _unlink(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def close_runs(streams: list[Any]) -> None:
+    """Remove the scratch runs among `streams` (after a failure: the others are the caller's)."""
+    for stream in streams:
+        if isinstance(stream, SpilledRun):
+            stream.close()

@@ -16,7 +16,7 @@ from typing import Any
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
 from gristmill.shuffle.fold import fold_pairs
-from gristmill.shuffle.merge import bounded, fan_in, merge, spill_sorted
+from gristmill.shuffle.merge import SpilledRun, bounded, close_runs, fan_in, merge, spill_sorted
 from gristmill.shuffle.order import TotalKey, merge_key
 from gristmill.shuffle.ranges import range_index
 from gristmill.shuffle.runfile import FrameInfo, ReadTally, RunInfo, read_frames, read_index
@@ -151,31 +151,34 @@ def _hash_combine(
     than fit pays for a merge.
     """
     acc: dict[Any, Any] = {}
-    spills: list[Iterator[Any]] = []
-    sizer = SizeEstimator()
-    for path, frames in chosen:
-        for batch in read_frames(path, frames, tally):
-            sizer.observe(batch)
-            fold_pairs(acc, batch, agg)
-            if len(acc) * (sizer.mean + DICT_ENTRY_OVERHEAD) > memory * HASH_SHARE:
-                spills.append(spill_sorted(iter(_sorted_items(acc, total)), scratch))
-                acc.clear()
-    pairs = _sorted_items(acc, total)
-    del acc
-    if spills:  # earlier spills first: ties keep run order
-        streams = [*spills, iter(pairs)]
+    spills: list[SpilledRun] = []
+    streams: list[Any] = []
+    try:
+        sizer = SizeEstimator()
+        for path, frames in chosen:
+            for batch in read_frames(path, frames, tally):
+                sizer.observe(batch)
+                fold_pairs(acc, batch, agg)
+                if len(acc) * (sizer.mean + DICT_ENTRY_OVERHEAD) > memory * HASH_SHARE:
+                    spills.append(spill_sorted(iter(_sorted_items(acc, total)), scratch))
+                    acc.clear()
+        pairs = _sorted_items(acc, total)
+        del acc
+        if spills:  # earlier spills first: ties keep run order
 
-        def combined(group: list[Iterator[Any]]) -> Iterator[Any]:
-            return _flat(_combine(merge(group, total), agg, total))
+            def combined(group: list[Iterator[Any]]) -> Iterator[Any]:
+                return _flat(_combine(merge(group, total), agg, total))
 
-        streams = bounded(streams, combined, fan_in(memory), scratch)
-        yield from _combine(merge(streams, total), agg, total)
-        return
-    if total:  # keys a dict keeps apart may be one key in the total order (NaNs): merge them
-        yield from _combine(iter(pairs), agg, total)
-        return
-    for start in range(0, len(pairs), BATCH):
-        yield pairs[start : start + BATCH]
+            streams = bounded([*spills, iter(pairs)], combined, fan_in(memory), scratch)
+            yield from _combine(merge(streams, total), agg, total)
+            return
+        if total:  # keys a dict keeps apart may be one key in the total order (NaNs): merge
+            yield from _combine(iter(pairs), agg, total)
+            return
+        for start in range(0, len(pairs), BATCH):
+            yield pairs[start : start + BATCH]
+    finally:  # read runs are gone already; a failure (or an early stop) leaves none behind
+        close_runs([*spills, *streams])
 
 
 def _sorted_items(acc: dict[Any, Any], total: bool) -> list[tuple[Any, Any]]:
