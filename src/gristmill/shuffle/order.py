@@ -102,6 +102,21 @@ def pairs_family(
     return TOTAL if values == TOTAL else ("by value", family, values)
 
 
+def sort_verifies(family: Family) -> bool:
+    """Whether keys of `family` rely on a type's own `<` (dates, Decimals, user classes),
+    which only sorting them shows total (a TypeError falls back to `TOTAL`); the other
+    families sort without fail, naturally or by `order_key`.
+
+    >>> sort_verifies("str"), sort_verifies(("tuple", ("str", ("type", "m", "C"))))
+    (False, True)
+    """
+    if not isinstance(family, tuple):
+        return False
+    if family and family[0] == "type":
+        return True
+    return any(sort_verifies(part) for part in family)
+
+
 def merged_total(families: list[Family]) -> bool:
     """Whether runs of these families must be merged by `order_key`."""
     kinds = {family for family in families if family != EMPTY}
