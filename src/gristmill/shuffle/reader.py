@@ -1,8 +1,10 @@
-"""Reduce side of a shuffle: k-way merge of sorted runs, streamed in record batches.
+"""Reduce side of a shuffle: k-way merge of sorted runs (groups, sorts) or hash aggregation
+(combinable shuffles), streamed in record batches.
 
 Runs arrive in map-task order then spill order; `heapq.merge` breaks ties by run position,
-so equal keys keep map order and output is the same however many workers ran. Group values
-are streamed: a large group never sits in memory as a list.
+and the hash table folds runs in that order, so equal keys keep map order and output is the
+same however many workers ran. Group values are streamed: a large group never sits in
+memory as a list.
 """
 
 from __future__ import annotations

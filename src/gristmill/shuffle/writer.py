@@ -1,9 +1,10 @@
 """Map side of a shuffle: buffer records, combine or sort them, spill runs when memory is full.
 
-One writer per map task. Combinable shuffles aggregate in a dict (hash aggregation, no sort
-until spill); grouping and sorting shuffles buffer pairs and sort each spill; repartition only
-buckets. Every spill is a run file whose frames are ordered by partition then key, which is
-what lets reducers stream a k-way merge without holding a partition in memory.
+One writer per map task. Combinable shuffles aggregate in a dict (hash aggregation) and
+spill it by partition, unsorted, since their reducers hash too; grouping and sorting shuffles
+buffer pairs and sort each spill; repartition only buckets. A sorted spill's frames are ordered
+by partition then key, which is what lets reducers stream a k-way merge without holding a
+partition in memory.
 """
 
 from __future__ import annotations
