@@ -22,7 +22,7 @@ from gristmill.shuffle.merge import SpilledRun, bounded, close_runs, fan_in, mer
 from gristmill.shuffle.order import TotalKey, merge_key
 from gristmill.shuffle.ranges import range_index
 from gristmill.shuffle.runfile import FrameInfo, ReadTally, RunInfo, read_frames, read_index
-from gristmill.shuffle.sizing import DICT_ENTRY_OVERHEAD, SizeEstimator
+from gristmill.shuffle.sizing import BUFFER_SHARE, SizeEstimator
 
 BATCH = 4096
 GROUP_INLINE = 1024  # values buffered before a group is handed over as a stream
@@ -131,9 +131,6 @@ def read_partition(
         )
 
 
-HASH_SHARE = 0.4  # of the budget, as on the map side
-
-
 def _hash_combine(
     chosen: list[tuple[str, list[FrameInfo]]],
     agg: Any,
@@ -161,7 +158,7 @@ def _hash_combine(
             for batch in read_frames(path, frames, tally):
                 sizer.observe(batch)
                 fold_pairs(acc, batch, agg)
-                if len(acc) * (sizer.mean + DICT_ENTRY_OVERHEAD) > memory * HASH_SHARE:
+                if sizer.table_bytes(len(acc)) > memory * BUFFER_SHARE:
                     spills.append(spill_sorted(iter(_sorted_items(acc, total)), scratch))
                     acc.clear()
         pairs = _sorted_items(acc, total)

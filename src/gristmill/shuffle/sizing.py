@@ -11,6 +11,9 @@ from typing import Any
 
 _CONTAINERS = (tuple, list)
 DICT_ENTRY_OVERHEAD = 100  # bytes a dict entry costs beyond its key and value (slot, index)
+# Of the worker budget, what a task's buffer or hash table may hold (map and reduce side);
+# the rest covers input chunks, frames and user code.
+BUFFER_SHARE = 0.4
 
 
 def deep_size(obj: Any, depth: int = 3) -> int:
@@ -51,3 +54,13 @@ class SizeEstimator:
     @property
     def mean(self) -> int:
         return self._total // self._count if self._count else 64
+
+    def table_bytes(self, entries: int, extra: int = 0) -> int:
+        """What a dict of `entries` of the sampled records takes (plus `extra` per entry).
+
+        >>> sizer = SizeEstimator()
+        >>> sizer.observe([("k", 1)])
+        >>> sizer.table_bytes(10) == 10 * (deep_size(("k", 1)) + DICT_ENTRY_OVERHEAD)
+        True
+        """
+        return entries * (self.mean + DICT_ENTRY_OVERHEAD + extra)

@@ -32,9 +32,8 @@ from gristmill.shuffle.order import (
     sort_verifies,
 )
 from gristmill.shuffle.runfile import RunInfo, RunWriter
-from gristmill.shuffle.sizing import DICT_ENTRY_OVERHEAD, SizeEstimator
+from gristmill.shuffle.sizing import BUFFER_SHARE, SizeEstimator
 
-BUFFER_SHARE = 0.4  # of the worker budget; the rest covers input chunks, frames and user code
 FRAME_BYTES = 256 * 1024
 SAMPLES_PER_PARTITION = 200  # over all map tasks: quantiles within about 7%
 MIN_SAMPLES = 20  # per map task
@@ -258,11 +257,10 @@ class CombineWriter(ShuffleWriter):
         return fold_pairs(self.acc, pairs, agg.add, agg.create, count)
 
     def _buffered(self) -> int:
-        per_entry = self.sizer.mean + DICT_ENTRY_OVERHEAD
-        if self._counting:
-            per_entry += 32
         # Arrow rows are compact, but each becomes a Python pair at the spill: budget for that.
-        return (len(self.acc) + len(self.arrow)) * per_entry + self.arrow.pending_bytes
+        extra = 32 if self._counting else 0
+        entries = len(self.acc) + len(self.arrow)
+        return self.sizer.table_bytes(entries, extra) + self.arrow.pending_bytes
 
     def _flush(self, writer: RunWriter) -> Family:
         if self._counting:  # one per record: the counts add up to the records counted
