@@ -65,7 +65,8 @@ class _Pass:
     `origin` (or are named by `describe`): what both a pass not yet run and a run pass's
     trace keep, to find the input record behind a failure."""
 
-    __slots__ = ("_base", "_describe", "_ops", "_origin", "_part")
+    # `_ends`: where each input record's output ends, once a trace has replayed the pass.
+    __slots__ = ("_base", "_describe", "_ends", "_ops", "_origin", "_part")
 
     def __init__(
         self,
@@ -77,6 +78,7 @@ class _Pass:
     ) -> None:
         self._ops, self._part, self._origin = ops, part, origin
         self._describe, self._base = describe, base
+        self._ends: list[int] | None = None
 
 
 class Lazy(_Pass):
@@ -120,18 +122,7 @@ class Trace(_Pass):
     function downstream failed on it, or skips it). User functions are assumed deterministic,
     as the replay of a failed batch assumes."""
 
-    __slots__ = ("_ends",)
-
-    def __init__(
-        self,
-        ops: tuple[Op, ...],
-        part: list[Any],
-        origin: Where | None,
-        describe: Callable[[Any], str],
-        base: int,
-    ) -> None:
-        super().__init__(ops, part, origin, describe, base)
-        self._ends: list[int] | None = None
+    __slots__ = ()
 
     def _source(self, index: int) -> int | None:
         if self._ends is None:  # replayed once: a pass with many bad records stays linear
