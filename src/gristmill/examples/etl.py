@@ -10,6 +10,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import gristmill as gm
@@ -89,11 +90,17 @@ class RevenueByCategoryDay:
 
     products: pa.Table
 
+    @cached_property
+    def categories(self) -> pa.DictionaryArray:
+        """Each product's category as a code into the distinct categories: encoded once per
+        task (a task calls this function once per batch), not once per batch."""
+        return self.products["category"].combine_chunks().dictionary_encode()
+
     def __call__(self, orders: pa.Table) -> pa.Table:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        categories = self.products["category"].combine_chunks().dictionary_encode()
+        categories = self.categories
         at = pc.index_in(orders["product_id"], value_set=self.products["product_id"])
         code = categories.indices.take(at)  # null where no product matches: dropped below
         # price is a decimal with two places, parsed as a double: x100 and round is exact.
