@@ -11,7 +11,6 @@ import itertools
 import operator
 import os
 import signal
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -139,16 +138,17 @@ def test_a_signal_interrupts_a_long_fold() -> None:
     def handler(signum: int, frame: Any) -> None:
         raise Interrupted
 
-    old = signal.signal(signal.SIGUSR1, handler)
-    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1))
-    timer.start()
+    # The kernel's timer sends the signal: a Python thread sending it would need the GIL,
+    # which the fold holds (a thread's kill came seconds late, or after the loop ended).
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
     acc: dict[str, int] = {}
     try:
         with pytest.raises(Interrupted):
             fold_pairs(acc, itertools.repeat(("a", 1), 10**8), operator.add)
     finally:
-        timer.cancel()
-        signal.signal(signal.SIGUSR1, old)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
     assert acc["a"] < 10**8, "the fold ran to its end before the signal handler"
 
 
