@@ -254,7 +254,12 @@ def _not_reproduced(position: int) -> CrashNotReproduced:
 
 def _fold(writer: ShuffleWriter, batch: Lazy) -> None:
     try:
-        writer.fold(*batch.counted())
+        # Counting a pass lists its trailing maps' input first: worth it only to a writer
+        # that would otherwise count record by record (with the C fold, 2-3% CPU saved).
+        if writer.wants_count:
+            writer.fold(*batch.counted())
+        else:
+            writer.fold(iter(batch))
     except Exception as exc:
         batch.failed(exc)
         raise

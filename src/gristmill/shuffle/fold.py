@@ -4,8 +4,9 @@ It runs once per record of every reduce_by_key, combine_by_key and aggregate_by_
 sides of the shuffle, so it is in C (`_fold.c`, built at install when a compiler is present:
 18% less time than the Python loop for a word count's pairs). Without the extension the
 Python loop below does the same, record for record (the C loop hashes each key once, not
-twice; it checks for signals and lets other threads run every 4096 records, as the
-interpreter would between bytecodes).
+twice; it runs signal handlers every 4096 records, as the interpreter would between
+bytecodes, and holds the GIL for a call, as CPython's own C loops do: the engine folds one
+pass or one frame per call).
 """
 
 from __future__ import annotations
@@ -57,6 +58,16 @@ def fold_pairs(
         # An item that is not a 2-tuple: Python unpacks it (or raises) as the loop would.
         return int(done[0]) + _python_fold(acc, _resume(done[1], it), add, create)
     return _python_fold(acc, pairs, add, create, count)
+
+
+def needs_count() -> bool:
+    """Whether `fold_pairs` wants its caller's `count`: only the Python loop uses it (the C
+    loop counts as it goes, so listing a pass first to learn its length would be wasted).
+
+    >>> needs_count() is (not HAS_C_FOLD)
+    True
+    """
+    return _c_fold is None
 
 
 def _resume(first: Any, it: Iterator[Any]) -> Iterator[Any]:

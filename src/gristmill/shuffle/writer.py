@@ -20,7 +20,7 @@ from gristmill.io.columnar import as_records, is_table
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleOutput
 from gristmill.shuffle.arrow_counts import ArrowCounts
-from gristmill.shuffle.fold import fold_pairs
+from gristmill.shuffle.fold import fold_pairs, needs_count
 from gristmill.shuffle.keys import bucket_pairs
 from gristmill.shuffle.order import (
     UNSORTED,
@@ -97,6 +97,11 @@ class ShuffleWriter:
 
     def takes(self, batch: Any) -> bool:
         """Whether `write_batch` handles this block or table as it is."""
+        return False
+
+    @property
+    def wants_count(self) -> bool:
+        """Whether `fold` is faster when told how many records are coming."""
         return False
 
     def fold(self, records: Iterator[Any], count: int | None = None) -> None:
@@ -232,6 +237,12 @@ class CombineWriter(ShuffleWriter):
             self.stats.records += self._combine(batch)
         if self._buffered() > self.limit:
             self.spill()
+
+    @property
+    def wants_count(self) -> bool:
+        # Counter.update and the C fold count as they go; only the Python fold loop, told
+        # the count, drops its enumerate.
+        return not self._counting and needs_count()
 
     def fold(self, records: Iterator[Any], count: int | None = None) -> None:
         # The first record is sampled and checked alone: wrapping the rest in a chain with a

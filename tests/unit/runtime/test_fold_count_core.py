@@ -1,9 +1,10 @@
 """The map-side combine's record count when the pass counts its own output (`Lazy.counted`),
 with the C fold and with the Python loop.
 
-A pass whose last ops are maps lists their input and hands its length to the fold; any other
-pass is counted record by record. Either way `map.output_records` must be the number of
-pairs the ops made, and the sums must match a plain dict.
+For the Python loop, a pass whose last ops are maps lists their input and hands its length
+to the fold; the C loop, and any other pass, count record by record. Either way
+`map.output_records` must be the number of pairs the ops made, and the sums must match a
+plain dict.
 """
 
 from __future__ import annotations
