@@ -69,6 +69,14 @@ CHAINS: dict[str, Chain] = {
 }
 
 
+def _sums(pairs: list[tuple[str, int]]) -> dict[str, int]:
+    """The oracle: each key's values summed by a plain dict."""
+    sums: dict[str, int] = collections.Counter()
+    for key, value in pairs:
+        sums[key] += value
+    return dict(sums)
+
+
 @pytest.mark.parametrize("loop", ["c", "python"])
 @pytest.mark.parametrize("executor", ["inline", "local"])
 @pytest.mark.parametrize("name", sorted(CHAINS))
@@ -83,9 +91,7 @@ def test_reduce_by_key_counts_every_pair(
     src.write_text("\n".join(lines) + "\n")
     build, oracle = CHAINS[name]
     pairs = oracle(lines)
-    expected = collections.Counter[str]()
-    for key, value in pairs:
-        expected[key] += value
+    expected = _sums(pairs)
     config = gm.Config(
         executor=executor, workers=2, progress=False, scratch_dir=str(tmp_path / "s")
     )
@@ -97,7 +103,7 @@ def test_reduce_by_key_counts_every_pair(
         for line in part.read_text().splitlines():
             key, value = line.split("\t")
             got[key] = int(value)
-    assert got == dict(expected)
+    assert got == expected
     assert result.counters["map.output_records"] == len(pairs)
 
 
@@ -140,12 +146,8 @@ def test_a_pass_is_listed_to_count_it_only_for_the_python_loop(
     lines = [f"a b{n % 7} c" for n in range(600)]
     src = tmp_path / "in.txt"
     src.write_text("\n".join(lines) + "\n")
+    build, oracle = CHAINS["flat_map then map"]
     config = gm.Config(executor="inline", progress=False, scratch_dir=str(tmp_path / "s"))
-    ds = gm.read_text(str(src)).flat_map(str.split).map(_pair).reduce_by_key(operator.add)
-    got = dict(ds.collect(config=config))
-    expected = collections.Counter[str]()
-    for line in lines:
-        for word in line.split():
-            expected[word] += len(word)
-    assert got == dict(expected)
+    got = dict(build(gm.read_text(str(src))).reduce_by_key(operator.add).collect(config=config))
+    assert got == _sums(oracle(lines))
     assert bool(calls) is (loop == "python")
