@@ -60,8 +60,11 @@ def _word(rows: Block, start: int, end: int) -> npt.NDArray[np.uint64]:
 def key_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     """The stable order of `rows` by their first `key_size` bytes (byte-wise, as memcmp).
 
-    The first 8 bytes sort as one integer; longer keys pay for a full lexsort only when
-    those prefixes tie, which random keys almost never do.
+    For rows in no particular order (a map task's spill). Each row's first 8 key bytes and
+    its index are packed into one integer and the integers sorted as values, which is twice
+    as fast as a stable argsort: the index breaks ties in input order. Rows whose packed key
+    bits tie are then re-sorted among themselves by their whole key; keys that tie often
+    (few distinct prefixes) go to the stable argsort directly.
 
     >>> import numpy as np
     >>> rows = np.frombuffer(b"b1a2b0a1", dtype=np.uint8).reshape(4, 2)
@@ -71,6 +74,73 @@ def key_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     import numpy as np
 
     first = _word(rows, 0, min(8, key_size))
+    n = len(rows)
+    bits = max(1, (n - 1).bit_length())  # for the row index, below the key bits
+    if n < PACKED_MIN_ROWS or _ties_likely(first, bits):
+        return _stable_order(rows, key_size, first)
+    mask = np.uint64((1 << bits) - 1)
+    packed = first  # in place from here: each array is n words, and a worker sorts millions
+    packed &= ~mask
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & mask).view(np.intp)  # indexes are below 2**40: the same as signed
+    packed >>= np.uint64(bits)
+    tied = packed[1:] == packed[:-1]  # tied[i]: sorted rows i and i+1 share the key bits
+    del packed
+    if not tied.any():
+        return order  # distinct keys have one order, so it is the stable one
+    in_tie = np.zeros(n, dtype=bool)
+    in_tie[1:] |= tied
+    in_tie[:-1] |= tied
+    at = np.flatnonzero(in_tie)
+    if len(at) > n // 8:
+        del order
+        return _stable_order(rows, key_size, _word(rows, 0, min(8, key_size)))
+    # Each group of tied rows is contiguous in `order`: sort its rows by group, then whole
+    # key, then index (input order), and put them back in the group's places.
+    group = np.cumsum(~np.concatenate(([False], tied))[at])
+    index = order[at]
+    tied_rows = rows[index]
+    words = [_word(tied_rows, i, min(i + 8, key_size)) for i in range(0, key_size, 8)]
+    order[at] = index[np.lexsort((index, *reversed(words), group))]
+    return order
+
+
+PACKED_MIN_ROWS = 4096  # below this the stable argsort is as fast
+TIE_SAMPLE = 4096  # rows whose packed keys are checked for ties before sorting them all
+
+
+def _ties_likely(first: npt.NDArray[np.uint64], bits: int) -> bool:
+    """Whether a sample of the packed keys ties so often that the whole would tie in more
+    than the share `key_order` re-sorts: keys of a few distinct prefixes. A few duplicate
+    keys rarely show in a sample (both rows of a pair must be in it), and random 8-byte
+    prefixes almost never tie."""
+    import numpy as np
+
+    step = max(1, len(first) // TIE_SAMPLE)
+    sample = np.sort(first[::step] >> np.uint64(bits))
+    return int((sample[1:] == sample[:-1]).sum()) * 16 > len(sample)
+
+
+def runs_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
+    """`key_order` for rows that are sorted runs one after another (a reducer's input): the
+    stable argsort (timsort) merges such runs in near-linear time.
+
+    >>> import numpy as np
+    >>> rows = np.frombuffer(b"a1b2a0c1", dtype=np.uint8).reshape(4, 2)
+    >>> runs_order(rows, 1).tolist()
+    [0, 2, 1, 3]
+    """
+    return _stable_order(rows, key_size, _word(rows, 0, min(8, key_size)))
+
+
+def _stable_order(
+    rows: Block, key_size: int, first: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.intp]:
+    """The stable argsort by the first 8 bytes (`first`); longer keys pay for a full lexsort
+    only when those prefixes tie."""
+    import numpy as np
+
     order = np.argsort(first, kind="stable")
     if key_size <= 8 or len(rows) < 2:
         return order
@@ -306,7 +376,7 @@ def _sort_at_once(
             data[filled : filled + len(block)] = block
             filled += len(block)
     data = data[:filled]
-    order = key_order(data, key_size)
+    order = runs_order(data, key_size)
     step = max(1, OUT_BYTES // record_size)
     for start in range(0, filled, step):
         yield np.take(data, order[start : start + step], axis=0)
@@ -342,4 +412,4 @@ def _merge_windows(streams: list[Iterator[Block]], key_size: int) -> Iterator[Bl
                 still.append((rest, stream))
         heads = still
         window = np.concatenate(parts)
-        yield np.take(window, key_order(window, key_size), axis=0)
+        yield np.take(window, runs_order(window, key_size), axis=0)

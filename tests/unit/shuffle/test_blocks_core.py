@@ -11,7 +11,8 @@ import pytest
 from gristmill.plan.functions import PrefixKey
 from gristmill.plan.logical import ShuffleKind, ShuffleSpec
 from gristmill.plan.stages import ShuffleOutput
-from gristmill.shuffle.blocks import BlockSortWriter, key_order, read_block_partition
+from gristmill.shuffle import blocks
+from gristmill.shuffle.blocks import BlockSortWriter, key_order, read_block_partition, runs_order
 from gristmill.shuffle.ranges import choose_boundaries
 from gristmill.shuffle.runfile import ReadTally, RunInfo
 
@@ -117,3 +118,55 @@ def test_the_key_sample_is_shared_out_among_the_map_tasks(partitions: int, maps:
     assert share <= len(sampler.sample) < 2 * share + 1
     assert sampler.sample == sorted(sampler.sample)  # spread over the whole input, in order
     assert sampler.sample[-1] >= 100_000 - 100_000 / share * 2
+
+
+def _tied(n: int, pattern: str, seed: int) -> np.ndarray:
+    """Random 16-byte rows whose keys tie as `pattern` says (above the packed sort's minimum)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    if pattern == "few ties":  # 1% of rows copy another row's key: resolved among themselves
+        dup = rng.choice(n, n // 100, replace=False)
+        rows[dup, :12] = rows[rng.integers(0, n, len(dup)), :12]
+    elif pattern == "ties the sample misses":  # every 9th row copies its neighbour's key
+        step = n // blocks.TIE_SAMPLE
+        rows[1::step, :12] = rows[0::step, :12][: len(rows[1::step])]
+    elif pattern == "shared prefix":  # the first 6 bytes are one of 3 values
+        rows[:, :6] = rng.integers(0, 3, size=(n, 1), dtype=np.uint8)
+    return rows
+
+
+@pytest.mark.parametrize(
+    "pattern", ["distinct", "few ties", "ties the sample misses", "shared prefix"]
+)
+@pytest.mark.parametrize("key_size", [3, 8, 10, 12])
+def test_key_order_of_unordered_rows_is_stable_whatever_the_ties(
+    monkeypatch: pytest.MonkeyPatch, pattern: str, key_size: int
+) -> None:
+    rows = _tied(40_000, pattern, seed=key_size)
+    fallbacks: list[int] = []
+    stable = blocks._stable_order
+
+    def counted(*args: Any) -> Any:
+        fallbacks.append(1)
+        return stable(*args)
+
+    monkeypatch.setattr(blocks, "_stable_order", counted)
+    as_bytes = [r.tobytes()[:key_size] for r in rows]
+    expected = sorted(range(len(rows)), key=as_bytes.__getitem__)
+    assert key_order(rows, key_size).tolist() == expected
+    # Which path ran: the stable argsort where many keys tie; the packed sort alone for
+    # distinct 8-byte prefixes and a few ties (3-byte keys may tie by the birthday bound).
+    if pattern in ("ties the sample misses", "shared prefix"):
+        assert fallbacks
+    elif key_size >= 8:
+        assert not fallbacks
+
+
+def test_runs_order_merges_sorted_runs_stably() -> None:
+    rows = _records(6000, 16, seed=5)
+    runs = [rows[i : i + 1500] for i in range(0, 6000, 1500)]
+    ordered = [run[key_order(run, 10)] for run in runs]
+    data = np.concatenate(ordered)
+    as_bytes = [r.tobytes()[:10] for r in data]
+    expected = sorted(range(len(data)), key=as_bytes.__getitem__)
+    assert runs_order(data, 10).tolist() == expected
