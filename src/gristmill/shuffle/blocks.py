@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gristmill.io.binary import is_block, to_block
@@ -43,6 +43,17 @@ MIN_FRAME_BYTES = 32 * 1024  # below this, per-frame costs (header, index entry,
 INDEX_CACHE_RUNS = 512  # run indexes a worker keeps: every reducer of a sort reads all runs'
 
 
+def _load_radix() -> Callable[[Any, int], None] | None:
+    try:
+        from gristmill.shuffle._radix import sort_high_bits
+    except ImportError:  # installed without a C compiler: numpy sorts
+        return None
+    return sort_high_bits
+
+
+sort_high_bits = _load_radix()
+
+
 def block_sortable(spec: ShuffleSpec) -> bool:
     """Whether a sort can run columnar: ascending by a byte prefix of the record."""
     return spec.kind is ShuffleKind.SORT and spec.ascending and isinstance(spec.sort_key, PrefixKey)
@@ -61,8 +72,9 @@ def key_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     """The stable order of `rows` by their first `key_size` bytes (byte-wise, as memcmp).
 
     For rows in no particular order (a map task's spill). Each row's first 8 key bytes and
-    its index are packed into one integer and the integers sorted as values, which is twice
-    as fast as a stable argsort: the index breaks ties in input order. Rows whose packed key
+    its index are packed into one integer and the integers sorted as values: a radix sort
+    (`_radix.c`) 10x as fast as numpy's stable argsort, or numpy's sort (2x) without the C
+    extension. The index breaks ties in input order. Rows whose packed key
     bits tie are then re-sorted among themselves by their whole key; keys that tie often
     (few distinct prefixes) go to the stable argsort directly.
 
@@ -82,7 +94,10 @@ def key_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     packed = first  # in place from here: each array is n words, and a worker sorts millions
     packed &= ~mask
     packed |= np.arange(n, dtype=np.uint64)
-    packed.sort()
+    if sort_high_bits is not None:
+        sort_high_bits(packed, bits)  # the index bits are ascending: a stable sort keeps them
+    else:
+        packed.sort()
     order = (packed & mask).view(np.intp)  # indexes are below 2**40: the same as signed
     packed >>= np.uint64(bits)
     tied = packed[1:] == packed[:-1]  # tied[i]: sorted rows i and i+1 share the key bits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +136,61 @@ def _tied(n: int, pattern: str, seed: int) -> np.ndarray:
     return rows
 
 
+needs_radix = pytest.mark.skipif(blocks.sort_high_bits is None, reason="built without a C compiler")
+
+
+def test_the_radix_sort_is_built_where_ci_requires_it() -> None:
+    if os.environ.get("GRISTMILL_REQUIRE_C_EXTENSIONS") == "1":
+        assert blocks.sort_high_bits is not None
+
+
+@needs_radix
+@pytest.mark.parametrize("low", [0, 1, 19, 40, 63, 64])
+@pytest.mark.parametrize("n", [0, 1, 2, 1000, 70_000])
+def test_the_radix_sort_orders_by_the_high_bits_keeping_input_order_for_ties(
+    low: int, n: int
+) -> None:
+    assert blocks.sort_high_bits is not None
+    rng = np.random.default_rng(n + low)
+    values = rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True)
+    values[: n // 3] = values[n // 2 : n // 2 + n // 3] ^ np.uint64(5)  # ties in the high bits
+    values[n // 5 : n // 4] = 0  # and whole runs of one value (some passes skipped)
+    high = [int(v) >> low for v in values.tolist()]
+    expected = [values[i] for i in sorted(range(n), key=high.__getitem__)]  # sorted() is stable
+    got = values.copy()
+    blocks.sort_high_bits(got, low)
+    assert got.tolist() == [int(v) for v in expected]
+
+
+@needs_radix
+def test_the_radix_sort_rejects_what_it_cannot_sort_in_place() -> None:
+    assert blocks.sort_high_bits is not None
+    with pytest.raises(TypeError, match="uint64"):
+        blocks.sort_high_bits(np.zeros(4, dtype=np.int64), 0)
+    with pytest.raises(TypeError, match="uint64"):
+        blocks.sort_high_bits(np.zeros(4, dtype=np.uint32), 0)
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        blocks.sort_high_bits(np.zeros(8, dtype=np.uint64)[::2], 0)  # not contiguous
+    frozen = np.zeros(4, dtype=np.uint64)
+    frozen.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        blocks.sort_high_bits(frozen, 0)
+    with pytest.raises(ValueError, match="low"):
+        blocks.sort_high_bits(np.zeros(4, dtype=np.uint64), 65)
+
+
+@pytest.mark.parametrize("sorter", ["radix", "numpy"])
 @pytest.mark.parametrize(
     "pattern", ["distinct", "few ties", "ties the sample misses", "shared prefix"]
 )
 @pytest.mark.parametrize("key_size", [3, 8, 10, 12])
 def test_key_order_of_unordered_rows_is_stable_whatever_the_ties(
-    monkeypatch: pytest.MonkeyPatch, pattern: str, key_size: int
+    monkeypatch: pytest.MonkeyPatch, pattern: str, key_size: int, sorter: str
 ) -> None:
+    if sorter == "numpy":
+        monkeypatch.setattr(blocks, "sort_high_bits", None)
+    elif blocks.sort_high_bits is None:
+        pytest.skip("built without a C compiler")
     rows = _tied(40_000, pattern, seed=key_size)
     fallbacks: list[int] = []
     stable = blocks._stable_order

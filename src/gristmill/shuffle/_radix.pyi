@@ -1,0 +1,3 @@
+from typing import Any
+
+def sort_high_bits(array: Any, low: int) -> None: ...
