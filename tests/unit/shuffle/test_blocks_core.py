@@ -211,11 +211,18 @@ def test_key_order_of_unordered_rows_is_stable_whatever_the_ties(
         assert not fallbacks
 
 
-def test_runs_order_merges_sorted_runs_stably() -> None:
-    rows = _records(6000, 16, seed=5)
-    runs = [rows[i : i + 1500] for i in range(0, 6000, 1500)]
-    ordered = [run[key_order(run, 10)] for run in runs]
-    data = np.concatenate(ordered)
+@pytest.mark.parametrize("ties", [True, False])
+@pytest.mark.parametrize("sorter", ["radix", "numpy"])
+def test_runs_order_merges_sorted_runs_stably(
+    monkeypatch: pytest.MonkeyPatch, sorter: str, ties: bool
+) -> None:
+    if sorter == "numpy":
+        monkeypatch.setattr(blocks, "sort_high_bits", None)
+    elif blocks.sort_high_bits is None:
+        pytest.skip("built without a C compiler")
+    rows = _records(24_000, 16, seed=5) if ties else _tied(24_000, "few ties", seed=5)
+    runs = np.array_split(rows, 7)
+    data = np.concatenate([run[key_order(run, 10)] for run in runs])
     as_bytes = [r.tobytes()[:10] for r in data]
     expected = sorted(range(len(data)), key=as_bytes.__getitem__)
     assert runs_order(data, 10).tolist() == expected
