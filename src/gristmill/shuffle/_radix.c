@@ -47,7 +47,13 @@ static void sort_high(uint64_t *a, uint64_t *tmp, size_t n, int low, size_t *cou
         }
         for (size_t i = 0; i < n; i++) {
             uint64_t v = src[i];
-            dst[count[(v >> shift) & mask]++] = v;
+            size_t at = count[(v >> shift) & mask]++;
+            /* The histograms were taken before the passes, with the GIL released: a thread
+             * that writes the array meanwhile could overfill a digit's slots. Its order is
+             * then garbage, but nothing is written outside the buffers. */
+            if (at < n) {
+                dst[at] = v;
+            }
         }
         uint64_t *t = src;
         src = dst;
@@ -58,7 +64,8 @@ static void sort_high(uint64_t *a, uint64_t *tmp, size_t n, int low, size_t *cou
     }
 }
 
-/* sort_high_bits(array, low) -> None: sort a writable contiguous uint64 buffer in place. */
+/* sort_high_bits(array, low) -> None: sort a writable C-contiguous buffer of native uint64 in
+ * place, as one flat sequence whatever its shape. */
 static PyObject *sort_high_bits(PyObject *Py_UNUSED(module), PyObject *const *args,
                                 Py_ssize_t nargs) {
     if (nargs != 2) {
@@ -79,8 +86,8 @@ static PyObject *sort_high_bits(PyObject *Py_UNUSED(module), PyObject *const *ar
         return NULL;
     }
     const char *format = view.format ? view.format : "B";
-    if (*format == '<' || *format == '=' || *format == '@') {
-        format++;
+    if (*format == '=' || *format == '@' || *format == (PY_LITTLE_ENDIAN ? '<' : '>')) {
+        format++; /* native byte order, said explicitly */
     }
     if (view.itemsize != 8 || (strcmp(format, "Q") != 0 && strcmp(format, "L") != 0)) {
         PyBuffer_Release(&view);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,30 @@ def test_the_radix_sort_rejects_what_it_cannot_sort_in_place() -> None:
         blocks.sort_high_bits(frozen, 0)
     with pytest.raises(ValueError, match="low"):
         blocks.sort_high_bits(np.zeros(4, dtype=np.uint64), 65)
+
+
+@needs_radix
+def test_a_thread_writing_the_array_meanwhile_cannot_make_the_sort_write_out_of_bounds() -> None:
+    # The sort releases the GIL and counts digits before its passes: values changed by
+    # another thread overfilled a digit's slots and wrote past the buffers (a segfault in
+    # the second of these attempts before the bounds check). Now the order is garbage, and
+    # the process lives: what this test checks.
+    assert blocks.sort_high_bits is not None
+    for _ in range(8):
+        values = np.zeros(2_000_000, dtype=np.uint64)
+        values[::2] = 1
+        stop = threading.Event()
+
+        def flip(values: np.ndarray = values, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                values.fill(2**64 - 1)
+                values.fill(0)
+
+        writer = threading.Thread(target=flip)
+        writer.start()
+        blocks.sort_high_bits(values, 0)
+        stop.set()
+        writer.join()
 
 
 @pytest.mark.parametrize("sorter", ["radix", "numpy"])
