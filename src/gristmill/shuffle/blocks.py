@@ -72,9 +72,10 @@ def key_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     """The stable order of `rows` by their first `key_size` bytes (byte-wise, as memcmp).
 
     For rows in no particular order (a map task's spill). Each row's first 8 key bytes and
-    its index are packed into one integer and the integers sorted as values: a radix sort
-    (`_radix.c`) 10x as fast as numpy's stable argsort, or numpy's sort (2x) without the C
-    extension. The index breaks ties in input order. Rows whose packed key
+    its index are packed into one integer and the integers sorted as values, by a radix sort
+    (`_radix.c`) or, without the C extension, numpy's sort. For a map task's 480k rows this
+    takes 10 ms, or 29 ms with numpy's sort, against 47 ms for numpy's stable argsort. The
+    index breaks ties in input order. Rows whose packed key
     bits tie are then re-sorted among themselves by their whole key; keys that tie often
     (few distinct prefixes) go to the stable argsort directly.
 
@@ -98,7 +99,12 @@ def key_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
         sort_high_bits(packed, bits)  # the index bits are ascending: a stable sort keeps them
     else:
         packed.sort()
-    order = (packed & mask).view(np.intp)  # indexes are below 2**40: the same as signed
+    index_bits = packed & mask
+    # Indexes read the same as signed: view them as intp, no copy (but on a 32-bit build).
+    order: npt.NDArray[np.intp] = (
+        index_bits.view(np.intp) if np.intp(0).itemsize == 8 else index_bits.astype(np.intp)
+    )
+    del index_bits
     packed >>= np.uint64(bits)
     tied = packed[1:] == packed[:-1]  # tied[i]: sorted rows i and i+1 share the key bits
     del packed
@@ -139,7 +145,7 @@ def _ties_likely(first: npt.NDArray[np.uint64], bits: int) -> bool:
 
 def runs_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     """`key_order` for rows that are sorted runs one after another (a reducer's input). The
-    radix sort takes them as any rows, 2x faster than merging them; without it, the stable
+    radix sort takes them as any rows, 2x faster than timsort merges them; without it, the stable
     argsort (timsort) merges such runs in near-linear time, where numpy's sort would not.
 
     >>> import numpy as np
