@@ -75,9 +75,9 @@ def key_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     its index are packed into one integer and the integers sorted as values, by a radix sort
     (`_radix.c`) or, without the C extension, numpy's sort. For a map task's 480k rows this
     takes 10 ms, or 29 ms with numpy's sort, against 47 ms for numpy's stable argsort. The
-    index breaks ties in input order. Rows whose packed key
-    bits tie are then re-sorted among themselves by their whole key; keys that tie often
-    (few distinct prefixes) go to the stable argsort directly.
+    index breaks ties in input order. Rows whose packed key bits tie are then re-sorted
+    among themselves by their whole key; keys that tie often (few distinct prefixes) go to
+    the stable argsort directly.
 
     >>> import numpy as np
     >>> rows = np.frombuffer(b"b1a2b0a1", dtype=np.uint8).reshape(4, 2)
@@ -116,7 +116,7 @@ def key_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     at = np.flatnonzero(in_tie)
     if len(at) > n // 8:
         del order
-        return _stable_order(rows, key_size, _word(rows, 0, min(8, key_size)))
+        return _stable_order(rows, key_size)  # `first` was packed in place: read again
     # Each group of tied rows is contiguous in `order`: sort its rows by group, then whole
     # key, then index (input order), and put them back in the group's places.
     group = np.cumsum(~np.concatenate(([False], tied))[at])
@@ -155,15 +155,18 @@ def runs_order(rows: Block, key_size: int) -> npt.NDArray[np.intp]:
     """
     if sort_high_bits is not None:
         return key_order(rows, key_size)
-    return _stable_order(rows, key_size, _word(rows, 0, min(8, key_size)))
+    return _stable_order(rows, key_size)
 
 
 def _stable_order(
-    rows: Block, key_size: int, first: npt.NDArray[np.uint64]
+    rows: Block, key_size: int, first: npt.NDArray[np.uint64] | None = None
 ) -> npt.NDArray[np.intp]:
-    """The stable argsort by the first 8 bytes (`first`); longer keys pay for a full lexsort
-    only when those prefixes tie."""
+    """The stable argsort by the first 8 bytes (`first`, read from `rows` if not given);
+    longer keys pay for a full lexsort only when those prefixes tie."""
     import numpy as np
+
+    if first is None:
+        first = _word(rows, 0, min(8, key_size))
 
     order = np.argsort(first, kind="stable")
     if key_size <= 8 or len(rows) < 2:
