@@ -127,7 +127,10 @@ def test_counted_lists_the_input_of_the_trailing_maps_only() -> None:
 
 @pytest.mark.parametrize("loop", ["c", "python"])
 def test_a_pass_is_listed_to_count_it_only_for_the_python_loop(
-    loop: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    loop: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    count_calls: Callable[[Any, str], list[int]],
 ) -> None:
     # The C fold counts as it goes: listing a pass first only to learn its length cost the
     # chain word count 2-5%. The Python loop is told the length and drops its enumerate.
@@ -135,14 +138,7 @@ def test_a_pass_is_listed_to_count_it_only_for_the_python_loop(
         pytest.skip("built without the C fold")
     if loop == "python":
         monkeypatch.setattr(fold, "_c_fold", None)
-    calls = []
-    counted = Lazy.counted
-
-    def spy(self: Lazy) -> Any:
-        calls.append(1)
-        return counted(self)
-
-    monkeypatch.setattr(Lazy, "counted", spy)
+    calls = count_calls(Lazy, "counted")
     lines = [f"a b{n % 7} c" for n in range(600)]
     src = tmp_path / "in.txt"
     src.write_text("\n".join(lines) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -210,21 +211,18 @@ def test_a_thread_writing_the_array_meanwhile_cannot_make_the_sort_write_out_of_
 )
 @pytest.mark.parametrize("key_size", [3, 8, 10, 12])
 def test_key_order_of_unordered_rows_is_stable_whatever_the_ties(
-    monkeypatch: pytest.MonkeyPatch, pattern: str, key_size: int, sorter: str
+    monkeypatch: pytest.MonkeyPatch,
+    count_calls: Callable[[Any, str], list[int]],
+    pattern: str,
+    key_size: int,
+    sorter: str,
 ) -> None:
     if sorter == "numpy":
         monkeypatch.setattr(blocks, "sort_high_bits", None)
     elif blocks.sort_high_bits is None:
         pytest.skip("built without a C compiler")
     rows = _tied(40_000, pattern, seed=key_size)
-    fallbacks: list[int] = []
-    stable = blocks._stable_order
-
-    def counted(*args: Any) -> Any:
-        fallbacks.append(1)
-        return stable(*args)
-
-    monkeypatch.setattr(blocks, "_stable_order", counted)
+    fallbacks = count_calls(blocks, "_stable_order")
     as_bytes = [r.tobytes()[:key_size] for r in rows]
     expected = sorted(range(len(rows)), key=as_bytes.__getitem__)
     assert key_order(rows, key_size).tolist() == expected

@@ -6,13 +6,13 @@ from __future__ import annotations
 import collections
 import operator
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import gristmill as gm
-from gristmill.shuffle import merge as shuffle_merge
 from gristmill.shuffle import reader
 
 
@@ -22,16 +22,9 @@ def _concat(a: str, b: str) -> str:
 
 @pytest.mark.parametrize(("memory", "spilled"), [(256 * 1024**2, False), (1024**2, True)])
 def test_both_reduce_paths_merge_in_input_order(
-    memory: int, spilled: bool, monkeypatch: pytest.MonkeyPatch
+    memory: int, spilled: bool, count_calls: Callable[[Any, str], list[int]]
 ) -> None:
-    calls: list[int] = []
-    original = shuffle_merge.spill_sorted
-
-    def counting(*args: Any) -> Any:
-        calls.append(1)
-        return original(*args)
-
-    monkeypatch.setattr(reader, "spill_sorted", counting)
+    calls = count_calls(reader, "spill_sorted")
     rng = random.Random(11)
     mixed = [1, 2.0, None, (1, "x")]  # several key types force the total-order fallback
     data: list[tuple[Any, str]] = []
