@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import multiprocessing
 import os
 import pickle
@@ -28,6 +27,7 @@ import cloudpickle
 
 from gristmill.io import mapped
 from gristmill.runtime.backends import Outcome
+from gristmill.runtime.gc_policy import collect_after_task, tune_gc
 from gristmill.runtime.task import TaskFailure, TaskSpec, execute_task, failure_from
 from gristmill.shuffle import spare
 
@@ -58,14 +58,6 @@ def keep_freed_memory(memory: int) -> None:
     threshold = max(memory // 4, 1 << 20)
     mallopt(M_MMAP_THRESHOLD, threshold)
     mallopt(M_TRIM_THRESHOLD, 2 * threshold)
-
-
-def tune_gc() -> None:
-    """Freeze what a worker inherits from the driver (modules, the plan): the cyclic GC's
-    full passes then never scan it, and never write into its pages, which stay shared with
-    the driver. CPython's thresholds are kept: with batches built by C iterators, larger
-    generations measured within noise, and they hold long-lived cyclic garbage for longer."""
-    gc.freeze()
 
 
 def _ignore(signum: int, frame: object) -> None:
@@ -127,7 +119,7 @@ def _worker_main(conn: Connection, memory: int, driver: int) -> None:
         pa.set_memory_pool(pa.system_memory_pool())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_freed_memory(memory)
-    tune_gc()
+    full_gc = tune_gc()
     spare.enable()
     mapped.enable()  # a file truncated under a map kills this worker, never the user's process
     stages: dict[tuple[str, int], Any] = {}
@@ -159,6 +151,8 @@ def _worker_main(conn: Connection, memory: int, driver: int) -> None:
             conn.send_bytes(cloudpickle.dumps(outcome))
         except Exception as exc:  # an unpicklable result is the task's failure, not ours
             conn.send_bytes(cloudpickle.dumps(failure_from(spec, exc)))
+        del outcome, spec
+        collect_after_task(full_gc)  # after the reply: the driver is not kept waiting
 
 
 @dataclasses.dataclass
