@@ -118,6 +118,8 @@ class BroadcastJoin:
         if not matches and is_nan(key):  # all NaNs are one key, as in the shuffle join
             matches = self._nan_matches
         if matches:
+            if len(matches) == 1:  # a dimension table's unique key: a tuple, no comprehension
+                return ((key, (value, matches[0])),)
             return [(key, (value, w)) for w in matches]
         return [(key, (value, None))] if self.keep_unmatched_left else ()
 
