@@ -1,4 +1,5 @@
-"""Workers collect reference cycles during a task, and take their full passes between tasks."""
+"""Workers collect reference cycles during a task, space their full passes by the live heap,
+and take one between tasks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import gristmill as gm
-from gristmill.runtime.gc_policy import FULL_EVERY, collect_after_task, tune_gc
+from gristmill.runtime import gc_policy
+from gristmill.runtime.gc_policy import GROWTH, collect_after_task, tune_gc
 
 LOCAL = gm.Config(executor="local", workers=1, progress=False)
 FREED = [0]  # per worker process: cycles of `Node` the collector has freed
@@ -42,40 +44,77 @@ def test_a_task_making_cyclic_garbage_has_it_collected_as_it_runs() -> None:
 def _hold_then_drop(records: Iterator[Any]) -> Iterator[tuple[str, int, int]]:
     """Partition 0 keeps 300,000 cycles alive through many young passes (as a shuffle buffer
     is) and drops them at its end; partition 1, run next in the same worker, reports how
-    many were freed by then, and the worker's thresholds."""
+    many were freed by then."""
     index = next(records)
     if index == 0:
         held = [Node() for _ in range(300_000)]
-        yield "held", len(held), 0
+        gc.collect()  # a full pass while they are live: the next one is sized by them
+        threshold = gc.get_threshold()[2]
+        more = [[i] for i in range(100_000)]  # 14 middle passes: a full one is due by the end
+        yield "held", len(held) + len(more) - 100_000, threshold
         return
-    yield "after", FREED[0], gc.get_threshold()[2]
+    yield "after", FREED[0], 0
 
 
 def test_cycles_a_task_held_are_freed_before_the_next_task_runs() -> None:
     FREED[0] = 0  # the worker forks with the driver's count
-    rows = dict(
-        (tag, (a, b))
+    rows = {
+        tag: (a, b)
         for tag, a, b in gm.from_items([0, 1], partitions=2)
         .map_partitions(_hold_then_drop)
         .collect(config=LOCAL)
-    )
-    assert rows["held"][0] == 300_000
-    freed, full_threshold = rows["after"]
-    assert full_threshold >= FULL_EVERY  # within a task, full passes are rare...
-    assert freed == 300_000  # ...so the pass after the task is what freed them
+    }
+    held, threshold = rows["held"]
+    assert held == 300_000
+    # The next full pass is GROWTH x the live containers away (each middle pass is 7,000
+    # allocations at CPython's young thresholds), far later than CPython's 10 middle passes...
+    assert threshold >= GROWTH * held // 7_000 > 10
+    # ...so the pass after the task is what freed them before the next task ran.
+    assert rows["after"][0] == 300_000
+
+
+def _churn(records: Iterator[Any]) -> Iterator[tuple[int, int]]:
+    """Builds 60 documents of 20,000 linked nodes (each outlives several young passes, as a
+    parsed page with parent links does) and drops each before building the next."""
+    made, before = 0, FREED[0]
+    for _ in records:
+        for _ in range(60):
+            document = [Node() for _ in range(20_000)]
+            made += len(document)
+            del document
+    yield made, FREED[0] - before
+
+
+def test_cyclic_garbage_that_outlived_young_passes_is_collected_during_the_task() -> None:
+    made, freed = gm.from_items([0], partitions=1).map_partitions(_churn).collect(config=LOCAL)[0]
+    assert made == 1_200_000
+    # Full passes come GROWTH x the (small) live heap apart: at most a few documents wait.
+    assert made - freed <= 6 * 20_000
+
+
+def test_the_next_full_pass_is_sized_by_the_containers_that_survived_the_last() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        young, middle, floor = gc.get_threshold()
+        live = [[i] for i in range(500_000)]
+        gc.collect()
+        assert gc.get_threshold()[2] >= GROWTH * len(live) // (young * middle)
+        del live
+        gc.collect()
+        assert gc.get_threshold()[2] < GROWTH * 500_000 // (young * middle)  # sized down again
+        assert gc.get_threshold()[2] >= floor  # never sooner than CPython's own threshold
+    finally:
+        gc.callbacks.remove(gc_policy._size_next_full_pass)
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_collect_after_task_runs_a_full_pass_only_once_one_is_due() -> None:
-    before = gc.get_threshold()
     gc.collect()
-    try:
-        full = tune_gc()
-        assert not collect_after_task(full)  # nothing allocated since the last full pass
-        junk = [[i] for i in range(200_000)]  # many young passes' worth of survivors
-        assert gc.get_count()[2] >= full  # CPython would have run a full pass by now
-        del junk
-        assert collect_after_task(full)
-        assert gc.get_count()[2] == 0
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
+    assert not collect_after_task(10)  # no middle pass since the last full one
+    for _ in range(10):
+        gc.collect(1)  # each middle pass counts towards the next full one
+    assert gc.get_count()[2] >= 10
+    assert collect_after_task(10)
+    assert gc.get_count()[2] == 0
