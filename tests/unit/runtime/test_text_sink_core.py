@@ -41,6 +41,11 @@ def test_pure_pair_batches_take_the_fast_path_with_the_same_text(batch: list[Any
     assert text_lines(batch) == oracle(batch)
 
 
+@given(st.lists(st.text(max_size=8), min_size=1, max_size=20))
+def test_str_batches_take_the_join_path_with_the_same_text(batch: list[str]) -> None:
+    assert text_lines(batch) == oracle(batch)
+
+
 def test_a_group_of_values_in_a_pair_batch_is_written_as_its_list() -> None:
     batch = [("a", 1), ("b", Values(iter([1, 2])))]
     assert text_lines(batch) == "a\t1\nb\t[1, 2]\n"
