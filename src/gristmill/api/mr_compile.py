@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gristmill.api.pipes import files_in_cwd
 from gristmill.plan.ops import Each, PerRecord
+from gristmill.shuffle.fold import group_pairs
 from gristmill.shuffle.order import sort_pairs
 
 if TYPE_CHECKING:
@@ -74,8 +75,9 @@ def grouped(buffer: list[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:
     """`buffer`'s values by key, keys in sorted order (the shuffle's), each key's values in
     the order they were emitted; a key is the first of the equal keys emitted.
 
-    Hashed, then only the distinct keys sorted: 2.5x faster than sorting every pair and
-    scanning the runs of equal keys, which is kept for keys that cannot be hashed.
+    Hashed (in C, `group_pairs`), then only the distinct keys sorted: 2.5x faster than
+    sorting every pair and scanning the runs of equal keys, which is kept for keys that
+    cannot be hashed.
 
     >>> grouped([("b", 1), ("a", 2), ("b", 3)])
     [('a', [2]), ('b', [1, 3])]
@@ -84,12 +86,7 @@ def grouped(buffer: list[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:
     """
     groups: dict[Any, list[Any]] = {}
     try:
-        for key, value in buffer:
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [value]
-            else:
-                group.append(value)
+        group_pairs(groups, buffer)
     except TypeError:  # an unhashable key (a list, as JSON protocols give): sort every pair
         buffer = list(buffer)
         sort_pairs(buffer)

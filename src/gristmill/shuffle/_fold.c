@@ -1,4 +1,5 @@
-/* The map-side combine's inner loop in C: fold (key, value) pairs into a dict.
+/* The map-side combine's inner loops in C: fold (key, value) pairs into a dict, or group
+ * their values into lists (`group`, further down).
  *
  * What `CombineWriter._combine` does in Python, record for record:
  *
@@ -112,9 +113,89 @@ fail:
     return NULL;
 }
 
+/* group(acc, pairs) -> (count,) when `pairs` is exhausted, or (count, item) when `item` (taken
+ * from `pairs`, not grouped) is not a 2-tuple: each value appended to acc[key], a list made at
+ * the key's first value. What `group_pairs` does in Python, record for record:
+ *
+ *     for key, value in pairs:
+ *         group = acc.get(key)
+ *         if group is None:
+ *             acc[key] = [value]
+ *         else:
+ *             group.append(value)
+ *
+ * The lists are the caller's own (`acc` holds nothing else), and no user code runs between
+ * the lookup and the append, so the borrowed list is still the one in `acc`. */
+static PyObject *group(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "group(acc: dict, pairs)");
+        return NULL;
+    }
+    PyObject *acc = args[0];
+    PyObject *it = PyIter_Check(args[1]) ? Py_NewRef(args[1]) : PyObject_GetIter(args[1]);
+    if (it == NULL) {
+        return NULL;
+    }
+    iternextfunc next = Py_TYPE(it)->tp_iternext;
+    Py_ssize_t count = 0;
+    PyObject *item;
+    while ((item = next(it)) != NULL) {
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+            Py_DECREF(it);
+            return Py_BuildValue("(nN)", count, item); /* steals item */
+        }
+        PyObject *key = PyTuple_GET_ITEM(item, 0);
+        PyObject *value = PyTuple_GET_ITEM(item, 1);
+        Py_hash_t hash = HASH(key);
+        if (hash == -1) {
+            goto fail;
+        }
+        PyObject *old = GET(acc, key, hash); /* borrowed */
+        if (old == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            PyObject *list = PyList_New(1);
+            if (list == NULL) {
+                goto fail;
+            }
+            PyList_SET_ITEM(list, 0, Py_NewRef(value));
+            int rc = SET(acc, key, list, hash);
+            Py_DECREF(list);
+            if (rc < 0) {
+                goto fail;
+            }
+        } else if (!PyList_CheckExact(old) || PyList_Append(old, value) < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "group: acc holds a value that is not a list");
+            }
+            goto fail;
+        }
+        Py_DECREF(item);
+        if ((++count & 0xFFF) == 0 && PyErr_CheckSignals() < 0) {
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    return Py_BuildValue("(n)", count);
+fail:
+    Py_DECREF(item);
+    Py_DECREF(it);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"fold", (PyCFunction)(void (*)(void))fold, METH_FASTCALL,
      "fold(acc, pairs, add, create): fold (key, value) pairs into the dict acc."},
+    {"group", (PyCFunction)(void (*)(void))group, METH_FASTCALL,
+     "group(acc, pairs): append each (key, value) pair's value to the list acc[key]."},
     {NULL, NULL, 0, NULL},
 };
 

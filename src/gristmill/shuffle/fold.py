@@ -32,6 +32,17 @@ def _load_c_fold() -> CFold | None:
 _c_fold = _load_c_fold()
 HAS_C_FOLD = _c_fold is not None
 
+
+def _load_c_group() -> Callable[[dict[Any, list[Any]], Iterator[Any]], tuple[Any, ...]] | None:
+    try:
+        from gristmill.shuffle._fold import group
+    except ImportError:  # installed without a C compiler
+        return None
+    return group
+
+
+_c_group = _load_c_group()
+
 _MISSING: Any = object()
 
 
@@ -110,3 +121,29 @@ def _python_fold(
         else:
             acc[key] = add(old, value)
     return n
+
+
+def group_pairs(acc: dict[Any, list[Any]], pairs: Iterable[Any]) -> None:
+    """Append each pair's value to ``acc[key]``, a list made at the key's first value (in C
+    when the extension is built: a combiner's buffers are grouped this way).
+
+    >>> acc = {}
+    >>> group_pairs(acc, [("a", 1), ("b", 2), ("a", 3)]); acc
+    {'a': [1, 3], 'b': [2]}
+    """
+    if _c_group is not None and type(acc) is dict:
+        it = iter(pairs)
+        done = _c_group(acc, it)
+        if len(done) == 1:
+            return
+        pairs = _resume(done[1], it)  # not a 2-tuple: Python unpacks it (or raises)
+    _python_group(acc, pairs)
+
+
+def _python_group(acc: dict[Any, list[Any]], pairs: Iterable[Any]) -> None:
+    for key, value in pairs:
+        group = acc.get(key)
+        if group is None:
+            acc[key] = [value]
+        else:
+            group.append(value)

@@ -1,4 +1,5 @@
-"""The C fold (`shuffle/_fold.c`) against the Python loop it replaces, record for record.
+"""The C fold and group (`shuffle/_fold.c`) against the Python loops they replace, record for
+record.
 
 Both must leave the same accumulators, count the same pairs and raise the same exception
 (type and message) for the same input: pairs that are not 2-tuples, unhashable keys,
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gristmill.shuffle import fold
-from gristmill.shuffle.fold import _python_fold, fold_pairs
+from gristmill.shuffle.fold import _python_fold, _python_group, fold_pairs, group_pairs
 
 needs_c = pytest.mark.skipif(not fold.HAS_C_FOLD, reason="built without a C compiler")
 
@@ -180,3 +181,54 @@ def test_a_failing_iterator_propagates_after_folding_what_came_before() -> None:
     with pytest.raises(KeyError, match="boom"):
         fold_pairs(acc, pairs(), operator.add)
     assert acc == {"a": 1}
+
+
+def _grouping(run: Callable[[dict[Any, Any], Any], None], pairs: Any) -> tuple[Any, ...]:
+    acc: dict[Any, Any] = {}
+    try:
+        run(acc, pairs)
+    except Exception as exc:  # the same failure, and what was grouped before it
+        return ("raised", type(exc), str(exc), acc, list(acc))
+    return ("ok", acc, list(acc))
+
+
+@needs_c
+@settings(max_examples=400, deadline=None)
+@given(pairs=st.lists(items, max_size=12))
+def test_c_and_python_groups_agree(pairs: list[Any]) -> None:
+    assert _grouping(group_pairs, pairs) == _grouping(_python_group, pairs)
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _Cursor([("a", 1), ("b", 2), ("a", 3)]),
+        lambda: _Cursor([("a", 1), ["b", 2], ("a", 3)]),  # handed back midway, then resumed
+        lambda: map(_stop_at_two, [1, 3, 2, 4]),
+    ],
+)
+def test_group_iterators_that_end_with_stop_iteration_set(make: Callable[[], Any]) -> None:
+    c = _grouping(group_pairs, make())
+    assert c == _grouping(_python_group, make())
+    assert c[0] == "ok"
+
+
+@needs_c
+def test_a_signal_interrupts_a_long_group() -> None:
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    acc: dict[str, list[int]] = {}
+    try:
+        with pytest.raises(Interrupted):
+            group_pairs(acc, itertools.repeat(("a", 1), 3 * 10**7))  # ~1 s, 240MB if unchecked
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert len(acc["a"]) < 3 * 10**7, "the group ran to its end before the signal handler"
