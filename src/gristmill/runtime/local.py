@@ -119,7 +119,7 @@ def _worker_main(conn: Connection, memory: int, driver: int) -> None:
         pa.set_memory_pool(pa.system_memory_pool())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_freed_memory(memory)
-    full_gc = tune_gc()
+    tune_gc()
     spare.enable()
     mapped.enable()  # a file truncated under a map kills this worker, never the user's process
     stages: dict[tuple[str, int], Any] = {}
@@ -152,7 +152,7 @@ def _worker_main(conn: Connection, memory: int, driver: int) -> None:
         except Exception as exc:  # an unpicklable result is the task's failure, not ours
             conn.send_bytes(cloudpickle.dumps(failure_from(spec, exc)))
         del outcome, spec
-        collect_after_task(full_gc)  # after the reply: the driver is not kept waiting
+        collect_after_task()  # after the reply: the driver is not kept waiting
 
 
 @dataclasses.dataclass
