@@ -108,7 +108,9 @@ class RevenueByCategoryDay:
         table = pa.table(
             {
                 "code": code,
-                "day": pc.cast(orders["timestamp"], pa.date32()),
+                # The day is the timestamp's first 10 bytes, as the Polars and DuckDB peers
+                # take it: no date parsed per row (5% of a task), one cast per group below.
+                "day": pc.binary_slice(orders["timestamp"], 0, 10),
                 "cents": pc.multiply(orders["quantity"], cents),
             }
         ).filter(pc.is_valid(code))  # the inner join: orders of unknown products drop out
@@ -116,7 +118,7 @@ class RevenueByCategoryDay:
         return pa.table(
             {
                 "category": categories.dictionary.take(sums["code"]),
-                "day": pc.cast(sums["day"], pa.string()),
+                "day": pc.cast(sums["day"], pa.string()),  # checked UTF-8, as read
                 "cents_sum": sums["cents_sum"],
             }
         )
@@ -145,7 +147,8 @@ def etl_columnar(orders: Sequence[str] | str, products: Sequence[str] | str) -> 
         raise ValueError(f"{products}: product_id is not unique, cannot broadcast it as a lookup")
     table = pa.table({"product_id": ids, "category": [c for _, c in dims]})
     wanted = ["product_id", "quantity", "price", "timestamp"]  # the others are never parsed
-    batches = gm.read_csv(orders, batch_format="pyarrow", columns=wanted).map_batches(
+    text = {"timestamp": pa.binary()}  # the bytes: only a slice of them is used
+    batches = gm.read_csv(orders, batch_format="pyarrow", columns=wanted, types=text).map_batches(
         RevenueByCategoryDay(table), batch_format="pyarrow"
     )
     return batches.map(batch_pair).reduce_by_key(operator.add).map(revenue_row)
