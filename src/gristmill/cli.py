@@ -113,11 +113,11 @@ def _finish(result: Any) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace existing output at commit.")
 @click.option(
     "--form",
-    type=click.Choice(["count_by_value", "columnar", "chain"]),
+    type=click.Choice(["count_by_value", "columnar", "chain", "mapreduce"]),
     default="count_by_value",
     show_default=True,
-    help="API form: count_by_value, pyarrow batches (fastest on large input), or the "
-    "flat_map/map/reduce_by_key chain.",
+    help="API form: count_by_value, pyarrow batches (fastest on large input), the "
+    "flat_map/map/reduce_by_key chain, or a MapReduceJob (mapper, combiner, reducer).",
 )
 @reporting
 def wordcount(

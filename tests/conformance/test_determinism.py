@@ -83,8 +83,9 @@ def test_generic_chain_matches_count_by_value(corpus: Path, tmp_path: Path) -> N
     assert {w: int(n) for w, n in got.items()} == dict(expected)
 
 
-def test_columnar_wordcount_identical_everywhere(corpus: Path, tmp_path: Path) -> None:
-    outputs = _run(lambda: wordcount([str(corpus)], "columnar"), tmp_path, "columnar")
+@pytest.mark.parametrize("form", ["columnar", "mapreduce"])
+def test_wordcount_forms_identical_everywhere(corpus: Path, tmp_path: Path, form: str) -> None:
+    outputs = _run(lambda: wordcount([str(corpus)], form), tmp_path, form)
     expected = collections.Counter(corpus.read_text().split())
     got = [line.split("\t") for line in _lines(next(iter(outputs.values())))]
     assert {w: int(n) for w, n in got} == dict(expected)
