@@ -27,9 +27,10 @@ def _output_lines(out: Path) -> list[str]:
     return text.splitlines()
 
 
-def test_wordcount_matches_sort_uniq(corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["count_by_value", "mapreduce"])
+def test_wordcount_matches_sort_uniq(corpus: Path, tmp_path: Path, form: str) -> None:
     out = tmp_path / "wc"
-    done = gm("example", "wordcount", str(corpus), "-o", str(out), "--workers", "2")
+    done = gm("example", "wordcount", str(corpus), "-o", str(out), "--workers", "2", "--form", form)
     assert done.returncode == 0, done.stderr
     assert "input.records=" in done.stderr  # the one-line summary
     assert f"{out}/part-00000" in done.stdout

@@ -71,13 +71,17 @@ def buffers(
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 
-def grouped(buffer: list[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:
+def grouped(buffer: list[Any]) -> list[tuple[Any, list[Any]]]:
     """`buffer`'s values by key, keys in sorted order (the shuffle's), each key's values in
     the order they were emitted; a key is the first of the equal keys emitted.
 
     Hashed (in C, `group_pairs`), then only the distinct keys sorted: 2.5x faster than
     sorting every pair and scanning the runs of equal keys, which is kept for keys that
-    cannot be hashed.
+    cannot be hashed. Keys group as a dict groups them (the same object, or equal with equal
+    hashes), where the scan grouped neighbours that compare equal: one NaN object emitted
+    twice is one group now, and ``numpy.float32(0.1)`` and ``0.1`` are two. A combiner may be
+    handed any grouping of a key's values (Hadoop runs it on each spill, any number of
+    times), so its output is the same.
 
     >>> grouped([("b", 1), ("a", 2), ("b", 3)])
     [('a', [2]), ('b', [1, 3])]
@@ -87,13 +91,28 @@ def grouped(buffer: list[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:
     groups: dict[Any, list[Any]] = {}
     try:
         group_pairs(groups, buffer)
-    except TypeError:  # an unhashable key (a list, as JSON protocols give): sort every pair
+    except TypeError:
+        if not _unhashable_key(buffer):
+            raise  # a key's own __hash__ or __eq__ failed: not ours to paper over
+        # A key that cannot be hashed (a list, as JSON protocols give): sort every pair.
         buffer = list(buffer)
         sort_pairs(buffer)
         return [(key, list(map(_second, run))) for key, run in itertools.groupby(buffer, _first)]
     items = list(groups.items())
     sort_pairs(items)
     return items
+
+
+def _unhashable_key(buffer: list[Any]) -> bool:
+    """Whether a pair's key in `buffer` is of a type with no hash (``__hash__`` is None)."""
+    for pair in buffer:
+        try:
+            key, _ = pair
+        except (TypeError, ValueError):
+            continue  # not a pair: sorting fails on it, as it always did
+        if type(key).__hash__ is None:
+            return True
+    return False
 
 
 def _combine(step: Step, pairs: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:

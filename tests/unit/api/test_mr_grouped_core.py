@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gristmill.api import mr_compile
 from gristmill.api.mr_compile import buffers, grouped
 from gristmill.shuffle.order import sort_pairs
 
@@ -54,3 +57,34 @@ def test_buffers_cut_the_pairs_in_order() -> None:
     pairs = [(i % 7, i) for i in range(25)]
     assert [len(b) for b in buffers(iter(pairs), size=10)] == [10, 10, 5]
     assert [p for b in buffers(iter(pairs), size=10) for p in b] == pairs
+
+
+def test_hashable_keys_sort_only_the_distinct_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    sorted_lengths: list[int] = []
+
+    def recording(pairs: list[Any]) -> Any:
+        sorted_lengths.append(len(pairs))
+        return sort_pairs(pairs)
+
+    monkeypatch.setattr(mr_compile, "sort_pairs", recording)
+    grouped([(i % 3, i) for i in range(30)])
+    assert sorted_lengths == [3]  # the groups, not the 30 pairs
+
+
+def test_a_nan_object_emitted_twice_is_one_group_as_a_dict_keeps_it() -> None:
+    # The documented difference from scanning runs of == keys (NaN != NaN): a combiner may
+    # see any grouping of a key's values, so its output does not change.
+    assert grouped([(math.nan, 1), ("a", 2), (math.nan, 3)]) == [(math.nan, [1, 3]), ("a", [2])]
+
+
+def test_a_key_whose_hash_raises_type_error_is_not_taken_for_unhashable() -> None:
+    class Broken:
+        def __hash__(self) -> int:
+            raise TypeError("hash of a half-built key")
+
+    with pytest.raises(TypeError, match="half-built"):
+        grouped([(Broken(), 1)])
+
+
+def test_list_pairs_with_list_keys_sort() -> None:
+    assert grouped([[["b"], 1], [["a"], 2], [["b"], 3]]) == [(["a"], [2]), (["b"], [1, 3])]
