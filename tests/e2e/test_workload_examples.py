@@ -121,6 +121,26 @@ def test_highcard_job_sums_every_key(tmp_path: Path) -> None:
     assert os.path.exists(out / "_SUCCESS")
 
 
+@pytest.mark.parametrize("stamp", ["2026-01-0\u00e9T10:00:00", "\u00e9\u00e9-01-01T10", "2026-1-1"])
+def test_columnar_etl_names_a_timestamp_that_does_not_start_with_a_day(stamp: str) -> None:
+    import pyarrow as pa
+
+    from gristmill.examples.etl import RevenueByCategoryDay
+
+    products = pa.table({"product_id": [7], "category": ["toys"]})
+    orders = pa.table(
+        {
+            "product_id": [7, 7],
+            "quantity": [1, 1],
+            "price": [1.0, 1.0],
+            "timestamp": pa.array([b"2026-01-01T00:00:00", stamp.encode()], pa.binary()),
+        }
+    )
+    with pytest.raises(ValueError, match="must start with a YYYY-MM-DD day") as caught:
+        RevenueByCategoryDay(products)(orders)
+    assert repr(stamp.encode()[:10]) in str(caught.value)
+
+
 def test_columnar_etl_batch_drops_unknown_products_and_rejects_duplicate_ids(
     tmp_path: Path,
 ) -> None:
