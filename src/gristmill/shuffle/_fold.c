@@ -32,18 +32,18 @@
 #define SET(d, k, v, h) PyDict_SetItem((d), (k), (v))
 #endif
 
-/* fold(acc, pairs, add, create) -> (count,) when `pairs` is exhausted, or (count, item) when
- * `item` (taken from `pairs`, not folded) is not a 2-tuple. `add` None means `+`. */
-static PyObject *fold(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyDict_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "fold(acc: dict, pairs, add, create)");
-        return NULL;
-    }
-    PyObject *acc = args[0];
-    PyObject *add = args[2] == Py_None ? NULL : args[2];
-    PyObject *create = args[3] == Py_None ? NULL : args[3];
+/* One pair's work: fold or group `value` into acc[key] (`hash` from HASH); -1 with an
+ * exception set on failure. */
+typedef int (*pair_step)(PyObject *acc, PyObject *key, PyObject *value, Py_hash_t hash,
+                         PyObject *const *args);
+
+/* The loop `fold` and `group` share: each 2-tuple of `pairs` goes to `step`. Returns (count,)
+ * when `pairs` is exhausted, or (count, item) when `item` (taken from `pairs`, not used) is
+ * not a 2-tuple: the caller unpacks it (and raises for it) as Python does. */
+static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step,
+                           PyObject *const *args) {
     /* An iterator is used as is, like the Python loop's caller hands it over (iter() once). */
-    PyObject *it = PyIter_Check(args[1]) ? Py_NewRef(args[1]) : PyObject_GetIter(args[1]);
+    PyObject *it = PyIter_Check(pairs) ? Py_NewRef(pairs) : PyObject_GetIter(pairs);
     if (it == NULL) {
         return NULL;
     }
@@ -53,36 +53,14 @@ static PyObject *fold(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
     while ((item = next(it)) != NULL) {
         if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
             Py_DECREF(it);
-            PyObject *out = Py_BuildValue("(nN)", count, item); /* steals item */
-            return out;
+            return Py_BuildValue("(nN)", count, item); /* steals item */
         }
         PyObject *key = PyTuple_GET_ITEM(item, 0);
-        PyObject *value = PyTuple_GET_ITEM(item, 1);
         Py_hash_t hash = HASH(key);
-        if (hash == -1) {
-            goto fail;
-        }
-        PyObject *old = GET(acc, key, hash); /* borrowed */
-        PyObject *folded;
-        if (old == NULL) {
-            if (PyErr_Occurred()) {
-                goto fail;
-            }
-            folded = create == NULL ? Py_NewRef(value) : PyObject_CallOneArg(create, value);
-        } else {
-            /* `add` or `+` may run user code that changes `acc`: hold `old` meanwhile. */
-            Py_INCREF(old);
-            folded = add == NULL ? PyNumber_Add(old, value)
-                                 : PyObject_CallFunctionObjArgs(add, old, value, NULL);
-            Py_DECREF(old);
-        }
-        if (folded == NULL) {
-            goto fail;
-        }
-        int rc = SET(acc, key, folded, hash);
-        Py_DECREF(folded);
-        if (rc < 0) {
-            goto fail;
+        if (hash == -1 || step(acc, key, PyTuple_GET_ITEM(item, 1), hash, args) < 0) {
+            Py_DECREF(item);
+            Py_DECREF(it);
+            return NULL;
         }
         Py_DECREF(item);
         if ((++count & 0xFFF) == 0) {
@@ -107,15 +85,72 @@ static PyObject *fold(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
         PyErr_Clear();
     }
     return Py_BuildValue("(n)", count);
-fail:
-    Py_DECREF(item);
-    Py_DECREF(it);
-    return NULL;
 }
 
-/* group(acc, pairs) -> (count,) when `pairs` is exhausted, or (count, item) when `item` (taken
- * from `pairs`, not grouped) is not a 2-tuple: each value appended to acc[key], a list made at
- * the key's first value. What `group_pairs` does in Python, record for record:
+/* fold's step; args[2] is `add` (None means `+`), args[3] `create` (None: the value itself). */
+static int fold_step(PyObject *acc, PyObject *key, PyObject *value, Py_hash_t hash,
+                     PyObject *const *args) {
+    PyObject *add = args[2] == Py_None ? NULL : args[2];
+    PyObject *create = args[3] == Py_None ? NULL : args[3];
+    PyObject *old = GET(acc, key, hash); /* borrowed */
+    PyObject *folded;
+    if (old == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        folded = create == NULL ? Py_NewRef(value) : PyObject_CallOneArg(create, value);
+    } else {
+        /* `add` or `+` may run user code that changes `acc`: hold `old` meanwhile. */
+        Py_INCREF(old);
+        folded = add == NULL ? PyNumber_Add(old, value)
+                             : PyObject_CallFunctionObjArgs(add, old, value, NULL);
+        Py_DECREF(old);
+    }
+    if (folded == NULL) {
+        return -1;
+    }
+    int rc = SET(acc, key, folded, hash);
+    Py_DECREF(folded);
+    return rc;
+}
+
+/* fold(acc, pairs, add, create): each pair folded into the dict acc, as the Python loop in
+ * this file's header does. Returns as `each_pair`. */
+static PyObject *fold(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "fold(acc: dict, pairs, add, create)");
+        return NULL;
+    }
+    return each_pair(args[0], args[1], fold_step, args);
+}
+
+/* group's step: the value appended to acc[key], a list made at the key's first value. The
+ * lists are the caller's own (`acc` holds nothing else), and no user code runs between the
+ * lookup and the append, so the borrowed list is still the one in `acc`. */
+static int group_step(PyObject *acc, PyObject *key, PyObject *value, Py_hash_t hash,
+                      PyObject *const *Py_UNUSED(args)) {
+    PyObject *old = GET(acc, key, hash); /* borrowed */
+    if (old == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        PyObject *list = PyList_New(1);
+        if (list == NULL) {
+            return -1;
+        }
+        PyList_SET_ITEM(list, 0, Py_NewRef(value));
+        int rc = SET(acc, key, list, hash);
+        Py_DECREF(list);
+        return rc;
+    }
+    if (!PyList_CheckExact(old)) {
+        PyErr_SetString(PyExc_TypeError, "group: acc holds a value that is not a list");
+        return -1;
+    }
+    return PyList_Append(old, value);
+}
+
+/* group(acc, pairs): what `group_pairs` does in Python, record for record:
  *
  *     for key, value in pairs:
  *         group = acc.get(key)
@@ -124,71 +159,13 @@ fail:
  *         else:
  *             group.append(value)
  *
- * The lists are the caller's own (`acc` holds nothing else), and no user code runs between
- * the lookup and the append, so the borrowed list is still the one in `acc`. */
+ * Returns as `each_pair`. */
 static PyObject *group(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyDict_CheckExact(args[0])) {
         PyErr_SetString(PyExc_TypeError, "group(acc: dict, pairs)");
         return NULL;
     }
-    PyObject *acc = args[0];
-    PyObject *it = PyIter_Check(args[1]) ? Py_NewRef(args[1]) : PyObject_GetIter(args[1]);
-    if (it == NULL) {
-        return NULL;
-    }
-    iternextfunc next = Py_TYPE(it)->tp_iternext;
-    Py_ssize_t count = 0;
-    PyObject *item;
-    while ((item = next(it)) != NULL) {
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
-            Py_DECREF(it);
-            return Py_BuildValue("(nN)", count, item); /* steals item */
-        }
-        PyObject *key = PyTuple_GET_ITEM(item, 0);
-        PyObject *value = PyTuple_GET_ITEM(item, 1);
-        Py_hash_t hash = HASH(key);
-        if (hash == -1) {
-            goto fail;
-        }
-        PyObject *old = GET(acc, key, hash); /* borrowed */
-        if (old == NULL) {
-            if (PyErr_Occurred()) {
-                goto fail;
-            }
-            PyObject *list = PyList_New(1);
-            if (list == NULL) {
-                goto fail;
-            }
-            PyList_SET_ITEM(list, 0, Py_NewRef(value));
-            int rc = SET(acc, key, list, hash);
-            Py_DECREF(list);
-            if (rc < 0) {
-                goto fail;
-            }
-        } else if (!PyList_CheckExact(old) || PyList_Append(old, value) < 0) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_TypeError, "group: acc holds a value that is not a list");
-            }
-            goto fail;
-        }
-        Py_DECREF(item);
-        if ((++count & 0xFFF) == 0 && PyErr_CheckSignals() < 0) {
-            Py_DECREF(it);
-            return NULL;
-        }
-    }
-    Py_DECREF(it);
-    if (PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
-            return NULL;
-        }
-        PyErr_Clear();
-    }
-    return Py_BuildValue("(n)", count);
-fail:
-    Py_DECREF(item);
-    Py_DECREF(it);
-    return NULL;
+    return each_pair(args[0], args[1], group_step, args);
 }
 
 static PyMethodDef methods[] = {

@@ -19,29 +19,19 @@ CFold = Callable[
     [dict[Any, Any], Iterator[Any], Callable[[Any, Any], Any] | None, Callable[[Any], Any] | None],
     tuple[Any, ...],
 ]
+CGroup = Callable[[dict[Any, list[Any]], Iterator[Any]], tuple[Any, ...]]
 
 
-def _load_c_fold() -> CFold | None:
+def _load_c_loops() -> tuple[CFold | None, CGroup | None]:
     try:
-        from gristmill.shuffle._fold import fold
+        from gristmill.shuffle._fold import fold, group
     except ImportError:  # installed without a C compiler
-        return None
-    return fold
+        return None, None
+    return fold, group
 
 
-_c_fold = _load_c_fold()
+_c_fold, _c_group = _load_c_loops()
 HAS_C_FOLD = _c_fold is not None
-
-
-def _load_c_group() -> Callable[[dict[Any, list[Any]], Iterator[Any]], tuple[Any, ...]] | None:
-    try:
-        from gristmill.shuffle._fold import group
-    except ImportError:  # installed without a C compiler
-        return None
-    return group
-
-
-_c_group = _load_c_group()
 
 _MISSING: Any = object()
 
