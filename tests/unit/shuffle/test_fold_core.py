@@ -129,10 +129,20 @@ def test_iterators_that_end_with_stop_iteration_set(make: Callable[[], Any]) -> 
 
 
 @needs_c
-def test_a_signal_interrupts_a_long_fold() -> None:
-    # Nothing in this fold runs Python code, so only the loop's own check lets a signal
+@pytest.mark.parametrize(
+    ("run", "pairs", "done"),
+    [
+        (lambda acc, ps: fold_pairs(acc, ps, operator.add), 10**8, lambda acc: acc["a"]),
+        (group_pairs, 3 * 10**7, lambda acc: len(acc["a"])),  # ~1 s, 240MB if unchecked
+    ],
+    ids=["fold", "group"],
+)
+def test_a_signal_interrupts_a_long_loop(
+    run: Callable[[dict[str, Any], Any], Any], pairs: int, done: Callable[[dict[str, Any]], int]
+) -> None:
+    # Nothing in this loop runs Python code, so only the loop's own check lets a signal
     # handler run (and a Ctrl-C stop a job) before the input ends. A loop that never checks
-    # finishes all 10**8 pairs (seconds, the GIL held throughout) before the handler runs.
+    # finishes all its pairs (seconds, the GIL held throughout) before the handler runs.
     class Interrupted(Exception):
         pass
 
@@ -140,17 +150,17 @@ def test_a_signal_interrupts_a_long_fold() -> None:
         raise Interrupted
 
     # The kernel's timer sends the signal: a Python thread sending it would need the GIL,
-    # which the fold holds (a thread's kill came seconds late, or after the loop ended).
+    # which the loop holds (a thread's kill came seconds late, or after the loop ended).
     old = signal.signal(signal.SIGALRM, handler)
     signal.setitimer(signal.ITIMER_REAL, 0.05)
-    acc: dict[str, int] = {}
+    acc: dict[str, Any] = {}
     try:
         with pytest.raises(Interrupted):
-            fold_pairs(acc, itertools.repeat(("a", 1), 10**8), operator.add)
+            run(acc, itertools.repeat(("a", 1), pairs))
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-    assert acc["a"] < 10**8, "the fold ran to its end before the signal handler"
+    assert done(acc) < pairs, "the loop ran to its end before the signal handler"
 
 
 @needs_c
@@ -212,23 +222,3 @@ def test_group_iterators_that_end_with_stop_iteration_set(make: Callable[[], Any
     c = _grouping(group_pairs, make())
     assert c == _grouping(_python_group, make())
     assert c[0] == "ok"
-
-
-@needs_c
-def test_a_signal_interrupts_a_long_group() -> None:
-    class Interrupted(Exception):
-        pass
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Interrupted
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, 0.05)
-    acc: dict[str, list[int]] = {}
-    try:
-        with pytest.raises(Interrupted):
-            group_pairs(acc, itertools.repeat(("a", 1), 3 * 10**7))  # ~1 s, 240MB if unchecked
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-    assert len(acc["a"]) < 3 * 10**7, "the group ran to its end before the signal handler"
