@@ -11,16 +11,19 @@ import itertools
 import json
 import operator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from gristmill.faults import disk_full
 from gristmill.io.binary import is_block
-from gristmill.io.columnar import as_records
+from gristmill.io.columnar import as_records, is_table
 from gristmill.io.fs import space_checked
 from gristmill.io.parquet import ParquetPartWriter
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.shuffle.reader import Values
 from gristmill.shuffle.runfile import RunWriter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass
@@ -73,6 +76,46 @@ def text_lines(batch: list[Any]) -> str:
     return "".join([text_line(record) + "\n" for record in batch])
 
 
+def table_text(table: pa.Table) -> str | None:
+    """`text_lines` of a table's records, formatted in C++: lines (``item``) or pairs (``key``
+    and ``value``) of strings and integers, whose text is the same in pyarrow as in Python.
+    None for anything else (floats, nulls, other columns), which goes as records.
+
+    >>> import pyarrow as pa
+    >>> table_text(pa.table({"key": ["a", "b"], "value": [1, -20]}))
+    'a\\t1\\nb\\t-20\\n'
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.column_names not in (["item"], ["key", "value"]) or not table.num_rows:
+        return None
+    columns = []
+    for column in table.columns:
+        kind = column.type
+        if column.null_count or not (
+            pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        ):
+            return None
+        columns.append(column if kind == pa.string() else pc.cast(column, pa.string()))
+    lines = columns[0] if len(columns) == 1 else pc.binary_join_element_wise(*columns, "\t")
+    ended = pc.binary_join_element_wise(lines, "", "\n")  # each line and a newline
+    return "".join(_text_of(chunk) for chunk in ended.chunks)
+
+
+def _text_of(chunk: pa.Array) -> str:
+    """The characters of a string array's values, back to back."""
+    import numpy as np
+
+    _, offsets, data = chunk.buffers()
+    if data is None:
+        return ""
+    positions = np.frombuffer(offsets, dtype=np.int32)
+    start, stop = positions[chunk.offset], positions[chunk.offset + len(chunk)]
+    text: str = data.slice(start, stop - start).to_pybytes().decode("utf-8")
+    return text
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, Values):
         return list(obj)
@@ -121,7 +164,11 @@ class SinkWriter:
 
     def write(self, batch: Any) -> None:
         if self._file is not None:  # text is formatted now and written in large pieces
-            self._format(as_records(batch))
+            text = table_text(batch) if self._table_text and is_table(batch) else None
+            if text is None:
+                self._format(as_records(batch))
+            else:
+                self._kept_text(batch, text)
             if self._pending_chars >= PENDING_CHARS:
                 self._flush()
             return
@@ -136,6 +183,16 @@ class SinkWriter:
         else:
             dumps = json.dumps
             text = "".join([dumps(r, default=_json_default) + "\n" for r in batch])
+        self._pending.append(text)
+        self._pending_chars += len(text)
+
+    @property
+    def _table_text(self) -> bool:
+        # A limit would cut the text at a record: that is the records' way.
+        return self.sink.kind is SinkKind.TEXT and self.sink.limit is None
+
+    def _kept_text(self, table: pa.Table, text: str) -> None:
+        self.result.records += table.num_rows
         self._pending.append(text)
         self._pending_chars += len(text)
 

@@ -10,13 +10,17 @@ memory as a list.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gristmill.io.columnar import is_table, table_records
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleInput
+from gristmill.shuffle import arrow_sums
+from gristmill.shuffle.arrow_sums import ArrowSums
 from gristmill.shuffle.fold import fold_pairs
 from gristmill.shuffle.merge import SpilledRun, bounded, close_runs, fan_in, merge, spill_sorted
 from gristmill.shuffle.order import TotalKey, merge_key
@@ -152,15 +156,36 @@ def _hash_combine(
     acc: dict[Any, Any] = {}
     spills: list[SpilledRun] = []
     streams: list[Any] = []
+    # Table frames (`arrow_sums`) are summed as tables until a record frame comes: from
+    # then on all is records, the sums so far first, so keys fold in run order either way.
+    sums = ArrowSums() if agg is operator.add and not total else None
     try:
         sizer = SizeEstimator()
         for path, frames in chosen:
             for batch in read_frames(path, frames, tally):
+                if is_table(batch):
+                    table = sums.accepts(batch) if sums is not None and not acc else None
+                    if sums is not None and table is not None:
+                        sums.add(table)
+                        if sums.nbytes > memory * BUFFER_SHARE:
+                            spills.append(spill_sorted(_table_pairs(sums), scratch))
+                        continue
+                    batch = table_records(batch)
+                if sums is not None:
+                    fold_pairs(acc, _table_pairs(sums), agg)
+                    sums = None
                 sizer.observe(batch)
                 fold_pairs(acc, batch, agg)
                 if sizer.table_bytes(len(acc)) > memory * BUFFER_SHARE:
                     spills.append(spill_sorted(iter(_sorted_items(acc, total)), scratch))
                     acc.clear()
+        if sums is not None and not spills:  # tables alone: summed and sorted in C++
+            table = sums.take(final=True)
+            if table is not None:
+                yield from arrow_sums.slices(arrow_sums.sort_by_key(table))
+                return
+        if sums is not None:
+            spills.append(spill_sorted(_table_pairs(sums), scratch))
         pairs = _sorted_items(acc, total)
         del acc
         if spills:  # earlier spills first: ties keep run order
@@ -178,6 +203,12 @@ def _hash_combine(
             yield pairs[start : start + BATCH]
     finally:  # read runs are gone already; a failure (or an early stop) leaves none behind
         close_runs([*spills, *streams])
+
+
+def _table_pairs(sums: ArrowSums) -> Iterator[tuple[Any, Any]]:
+    """The sums held as sorted pairs, emptying `sums`."""
+    table = sums.take(final=True)
+    return iter(()) if table is None else arrow_sums.pairs(arrow_sums.sort_by_key(table))
 
 
 def _sorted_items(acc: dict[Any, Any], total: bool) -> list[tuple[Any, Any]]:

@@ -33,6 +33,7 @@ import xxhash
 
 from gristmill.errors import GristmillError
 from gristmill.faults import disk_full
+from gristmill.io.columnar import is_table
 from gristmill.io.fs import space_checked
 from gristmill.shuffle.order import TOTAL
 
@@ -117,7 +118,8 @@ class RunWriter:
             _check_block(records, self._layout[0])
             raw = memoryview(records).cast("B")
         else:
-            raw = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+            frame = _TableFrame(records) if is_table(records) else records
+            raw = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
         packed = lz4.block.compress(raw, store_size=False) if self._compress else raw
         offset = self._file.tell()
         with space_checked(self.path, "scratch directory"):
@@ -224,6 +226,28 @@ def read_frames(
                     yield _rows(rows, raw_len, record_size, path, frame.offset)
                 else:
                     yield pickle.loads(_unpack(packed, raw_len, path, frame.offset))
+
+
+class _TableFrame:
+    """A pyarrow table pickled as Arrow IPC: pickling a table slice writes its parent's
+    whole buffers (pyarrow 26), IPC only the rows of the slice; unpickles as the table."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, self.table.schema) as writer:
+            writer.write_table(self.table)
+        return (_table_from_ipc, (sink.getvalue().to_pybytes(),))
+
+
+def _table_from_ipc(data: bytes) -> Any:
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_all()
 
 
 def _check_block(records: Any, record_size: int) -> None:
