@@ -233,12 +233,16 @@ def highcard_tools(
     gm_out = os.path.join(out, "gristmill")
     job = os.path.join(HERE, "jobs", "highcard.py")
     gm = [GRISTMILL, "run", "--workers", w, "--no-progress", job, data, gm_out]
+    col_out = os.path.join(out, "gristmill-columnar")
+    col_job = os.path.join(HERE, "jobs", "highcard_columnar.py")
+    col = [GRISTMILL, "run", "--workers", w, "--no-progress", col_job, data, col_out]
     polars_out = os.path.join(out, "polars.tsv")
     duck_out = os.path.join(out, "duckdb.tsv")
     spark_out = os.path.join(out, "spark")
     return [
         base,
         tool(f"gristmill reduce_by_key ({w} workers)", gm, os.path.join(gm_out, "part-*")),
+        tool(f"gristmill columnar ({w} workers)", col, os.path.join(col_out, "part-*")),
         peer("polars", "polars", "polars_highcard", [data, polars_out], [polars_out]),
         peer(f"duckdb ({w} threads)", "duckdb", "duckdb_highcard", [data, duck_out, w], [duck_out]),
         peer(

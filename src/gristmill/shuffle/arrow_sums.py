@@ -15,11 +15,11 @@ Python ints never overflow and int64 sums can, so each accumulator keeps a bound
 of the absolute values it took (the largest magnitude times the rows, per table) and refuses
 a table that could take it past int64: that table goes the records' way, exactly.
 
-Keys that barely repeat are not worth summing on the map side (a high-cardinality key sums
-~1.03 rows into each): a map task's writer sums its first `MIN_PILE_ROWS` rows alone and, if
-that leaves more than `UNIQUE_RATIO` of them, stops combining and ships rows as they come, as
-Trino's adaptive partial aggregation does (100,000 rows, a unique-rows ratio of 0.8).
-Reducers always sum.
+Keys that barely repeat are not worth summing pile by pile (a high-cardinality key sums
+~1.03 rows into each): an accumulator sums its first `MIN_PILE_ROWS` rows alone and, if that
+leaves more than `UNIQUE_RATIO` of them, stops summing piles, as Trino's adaptive partial
+aggregation does (100,000 rows, a unique-rows ratio of 0.8). A map task then ships rows as
+they come; a reducer sums everything once, at the end.
 """
 
 from __future__ import annotations
@@ -256,6 +256,8 @@ def partitioned(table: pa.Table, partitions: int) -> Iterator[tuple[int, pa.Tabl
     import numpy as np
 
     ids = partition_ids(table.column(0), partitions)
+    if partitions <= 1 << 16:  # numpy's stable sort of 16-bit ints is a radix sort: 9x faster
+        ids = ids.astype(np.uint16)
     order = np.argsort(ids, kind="stable")
     counts = np.bincount(ids, minlength=partitions)
     ordered = table.take(order)

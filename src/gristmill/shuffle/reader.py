@@ -158,7 +158,7 @@ def _hash_combine(
     streams: list[Any] = []
     # Table frames (`arrow_sums`) are summed as tables until a record frame comes: from
     # then on all is records, the sums so far first, so keys fold in run order either way.
-    sums = ArrowSums() if agg is operator.add and not total else None
+    sums = ArrowSums(adaptive=True) if agg is operator.add and not total else None
     try:
         sizer = SizeEstimator()
         for path, frames in chosen:
