@@ -307,7 +307,8 @@ class Dataset:
     def write_parquet(
         self, path: str, *, overwrite: bool = False, config: Config | None = None
     ) -> JobResult:
-        """Write ``part-NNNNN.parquet`` files: dict records, a column per key.
+        """Write ``part-NNNNN.parquet`` files: dict records, a column per key (``(key,
+        value)`` pairs: the columns ``key`` and ``value``).
 
         A part file's schema comes from its first batch (``pyarrow.Table.from_pylist``); a
         later record with other keys or other value types fails the job, naming the column and

@@ -72,7 +72,8 @@ def _offending_record(records: list[dict[str, Any]], column: str, expected: Any)
 
 
 def to_table(records: list[Any], schema: Any | None) -> Any:
-    """Records (dicts) as a ``pyarrow.Table``; with `schema`, it must match exactly.
+    """Records (dicts, or ``(key, value)`` pairs: the columns ``key`` and ``value``) as a
+    ``pyarrow.Table``; with `schema`, it must match exactly.
 
     A column that is all null in this batch takes the schema's type (no value is changed).
 
@@ -83,6 +84,8 @@ def to_table(records: list[Any], schema: Any | None) -> Any:
 
     if not records:
         raise ValueError("to_table needs at least one record")
+    if all(type(r) is tuple and len(r) == 2 for r in records):  # pairs: as tables map them
+        records = [{"key": key, "value": value} for key, value in records]
     first = records[0]
     names = list(first) if isinstance(first, dict) else []
     if schema is not None and isinstance(first, dict) and set(names) == set(schema.names):

@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from gristmill.io.columnar import as_records, is_columnar
+from gristmill.io.columnar import ArrowBatches, as_records, is_columnar, is_table
 from gristmill.io.formats import Batch, Origin
 from gristmill.plan.functions import SpillableList
 from gristmill.plan.ops import Op, OpKind, PerRecord, stream_each
@@ -288,7 +288,12 @@ def _as_lists(
 def _batches(
     op: Op, stream: Iterator[tuple[Any, Where | None]]
 ) -> Iterator[tuple[Any, Where | None]]:
+    # A list-format fn sees lists of records even where the batch came as a table (a
+    # reducer's columnar sums): blocks stay blocks, as documented.
+    as_lists = not isinstance(op.fn, ArrowBatches)
     for records, origin in stream:
+        if as_lists and is_table(records):
+            records = as_records(records)
         try:
             out = op.fn(records)
         except Exception as exc:

@@ -42,6 +42,11 @@ static int native(const Py_buffer *view, const char *codes) {
     return format[0] != '\0' && format[1] == '\0' && strchr(codes, format[0]) != NULL;
 }
 
+static int overlap(const Py_buffer *a, const Py_buffer *b) {
+    const char *a0 = a->buf, *b0 = b->buf;
+    return a->len > 0 && b->len > 0 && a0 < b0 + b->len && b0 < a0 + a->len;
+}
+
 /* The buffers of one call: offsets (n + 1 native int32), data, and a writable output. */
 typedef struct {
     Py_buffer offsets, data, out;
@@ -71,8 +76,12 @@ static const char *take_views(PyObject *const *args, Views *v, Py_ssize_t *n) {
         return "";
     }
     v->held = 3;
-    if (v->offsets.itemsize != 4 || !native(&v->offsets, "i") || v->offsets.len < 4) {
+    /* 'l' is a 4-byte long on some platforms: the itemsize decides. */
+    if (v->offsets.itemsize != 4 || !native(&v->offsets, "il") || v->offsets.len < 4) {
         return "offsets must be at least one native int32";
+    }
+    if (overlap(&v->out, &v->offsets) || overlap(&v->out, &v->data)) {
+        return "out must not share memory with offsets or data"; /* checked, then written */
     }
     *n = v->offsets.len / 4 - 1;
     const int32_t *at = v->offsets.buf;
@@ -103,7 +112,7 @@ static PyObject *crc32_each(PyObject *Py_UNUSED(module), PyObject *const *args,
     Views v;
     Py_ssize_t n = 0;
     const char *error = take_views(args, &v, &n);
-    if (error == NULL && (v.out.itemsize != 4 || !native(&v.out, "I") || v.out.len != n * 4)) {
+    if (error == NULL && (v.out.itemsize != 4 || !native(&v.out, "IL") || v.out.len != n * 4)) {
         error = "out must be n native uint32";
     }
     if (error != NULL) {

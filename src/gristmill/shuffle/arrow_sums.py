@@ -83,8 +83,11 @@ def summable(table: pa.Table) -> pa.Table | None:
         return None
     if not _plain_int(value) or table.column(0).null_count or table.column(1).null_count:
         return None  # None + 1 fails as a record: let it fail there, naming it
-    if key != key_type or value != pa.int64():
-        table = table.cast(pa.schema([(KEY, key_type), (VALUE, pa.int64())]))
+    # One schema for every table summed together, nullable as group_by's output is, and
+    # without metadata: concat_tables takes only equal schemas.
+    normal = pa.schema([(KEY, key_type), (VALUE, pa.int64())])
+    if not table.schema.equals(normal, check_metadata=True):
+        table = table.cast(normal).replace_schema_metadata(None)
     return table
 
 
@@ -204,6 +207,8 @@ def sort_by_key(table: pa.Table) -> pa.Table:
     import pyarrow as pa
 
     keys = table.column(0).combine_chunks()
+    if pa.types.is_large_string(keys.type):
+        keys = keys.cast(pa.string())
     if pa.types.is_string(keys.type):
         words = _key_words(keys)
         if words is None:  # long keys: pyarrow's comparison sort
@@ -244,10 +249,10 @@ def pairs(table: pa.Table) -> Iterator[tuple[Any, Any]]:
         yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
 
 
-def slices(table: pa.Table) -> Iterator[pa.Table]:
-    """`table` in pieces of at most `TABLE_ROWS` rows."""
-    for start in range(0, table.num_rows, TABLE_ROWS):
-        yield table.slice(start, TABLE_ROWS)
+def slices(table: pa.Table, rows: int = TABLE_ROWS) -> Iterator[pa.Table]:
+    """`table` in pieces of at most `rows` rows."""
+    for start in range(0, table.num_rows, rows):
+        yield table.slice(start, rows)
 
 
 def partitioned(table: pa.Table, partitions: int) -> Iterator[tuple[int, pa.Table]]:
@@ -281,6 +286,8 @@ def partition_ids(keys: pa.ChunkedArray, partitions: int) -> np.ndarray:
     import pyarrow as pa
 
     column = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    if pa.types.is_large_string(column.type) or pa.types.is_integer(column.type):
+        column = column.cast(pa.string() if pa.types.is_large_string(column.type) else pa.int64())
     if pa.types.is_string(column.type):
         hashes = _crc32_each(column).astype(np.uint64)
     else:

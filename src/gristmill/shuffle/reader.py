@@ -1,5 +1,6 @@
 """Reduce side of a shuffle: k-way merge of sorted runs (groups, sorts) or hash aggregation
-(combinable shuffles), streamed in record batches.
+(combinable shuffles), streamed in record batches (tables, where map tasks wrote integer
+sums as tables: `arrow_sums`).
 
 Runs arrive in map-task order then spill order; `heapq.merge` breaks ties by run position,
 and the hash table folds runs in that order, so equal keys keep map order and output is the
@@ -182,7 +183,8 @@ def _hash_combine(
         if sums is not None and not spills:  # tables alone: summed and sorted in C++
             table = sums.take(final=True)
             if table is not None:
-                yield from arrow_sums.slices(arrow_sums.sort_by_key(table))
+                # in the records' batches, so a map_batches after sees the same batches
+                yield from arrow_sums.slices(arrow_sums.sort_by_key(table), BATCH)
                 return
         if sums is not None:
             spills.append(spill_sorted(_table_pairs(sums), scratch))

@@ -1,7 +1,8 @@
 """Map side of a shuffle: buffer records, combine or sort them, spill runs when memory is full.
 
-One writer per map task. Combinable shuffles aggregate in a dict (hash aggregation) and
-spill it by partition, unsorted, since their reducers hash too; grouping and sorting shuffles
+One writer per map task. Combinable shuffles aggregate in a dict (hash aggregation), or
+integer sums of (key, value) tables as tables (`arrow_sums`), and spill by partition,
+unsorted, since their reducers hash too; grouping and sorting shuffles
 buffer pairs and sort each spill; repartition only buckets. A sorted spill's frames are ordered
 by partition then key, which is what lets reducers stream a k-way merge without holding a
 partition in memory.

@@ -245,3 +245,61 @@ def test_the_c_loops_refuse_bad_offsets() -> None:
         strings.crc32_each(np.array([0, 2, 9], np.int32), b"abcde", out)
     with pytest.raises(ValueError, match="longer"):
         strings.pad_each(np.array([0, 5], np.int32), b"abcde", np.empty((1, 4), np.uint8))
+
+
+def _keyed_table(batch: list[int]) -> pa.Table:
+    keys = [f"k{i % 700}" for i in batch]
+    return pa.table({"key": keys, "value": batch})
+
+
+def _keyed_records(batch: list[int]) -> list[tuple[str, int]]:
+    return [(f"k{i % 700}", i) for i in batch]
+
+
+def test_a_list_map_batches_after_the_sums_sees_the_records_batches() -> None:
+    # A reducer hands on tables; a default-format fn must still get lists, cut as records are.
+    def shape(batch: Any) -> list[Any]:
+        return [(type(batch).__name__, len(batch), sum(v for _, v in batch))]
+
+    got = []
+    for source in (_keyed_table, _keyed_records):
+        ds = gm.from_items(range(30_000), partitions=4).map_batches(source)
+        got.append(ds.reduce_by_key(operator.add, 2).map_batches(shape).collect(config=INLINE))
+    assert got[0] == got[1] and {kind for kind, _, _ in got[0]} == {"list"}
+
+
+@pytest.mark.parametrize("memory", [512 * 1024**2, 1024**2])
+def test_parquet_after_the_sums_is_the_records_parquet(tmp_path: Path, memory: int) -> None:
+    import pyarrow.parquet as pq
+
+    cfg = gm.Config(executor="inline", progress=False, memory=memory)
+    tables = []
+    for name, source in (("cols", _keyed_table), ("recs", _keyed_records)):
+        ds = gm.from_items(range(60_000), partitions=4).map_batches(source)
+        ds.reduce_by_key(operator.add, 2).write_parquet(str(tmp_path / name), config=cfg)
+        tables.append(pq.read_table(tmp_path / name))
+    expected: dict[str, int] = collections.Counter()
+    for i in range(60_000):
+        expected[f"k{i % 700}"] += i
+    assert tables[0].equals(tables[1])
+    assert dict(zip(*tables[0].to_pydict().values(), strict=True)) == expected
+
+
+def test_required_columns_are_summed_too() -> None:
+    # A non-nullable value field (a required Parquet column) must meet group_by's output.
+    schema = pa.schema([("key", pa.string()), pa.field("value", pa.int64(), nullable=False)])
+
+    def unique(batch: list[int]) -> pa.Table:
+        keys = [f"k{i}-{j}" for i in batch for j in range(30)]
+        return pa.table({"key": keys, "value": [1] * len(keys)}, schema=schema)
+
+    ds = gm.from_items(range(20_000), partitions=1).map_batches(unique)
+    got = ds.reduce_by_key(operator.add, 2).collect(config=INLINE)
+    assert len(got) == 600_000 and {v for _, v in got} == {1}
+
+
+def test_the_c_loops_refuse_an_output_over_their_input() -> None:
+    strings = pytest.importorskip("gristmill.shuffle._strings")
+    offsets = np.array([0, 1, 2, 3], np.int32)
+    with pytest.raises(ValueError, match="share memory"):
+        strings.crc32_each(offsets, b"abcd", offsets[1:].view(np.uint32))
