@@ -91,8 +91,16 @@ class ArrowCounts:
 
     def drain(self) -> Iterator[tuple[Any, int]]:
         """All ``(value, count)`` pairs, emptying the counts."""
+        table = self.take()
+        if table is not None:
+            yield from zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True)
+
+    def take(self) -> pa.Table | None:
+        """All counts as a table of ``key`` (the values) and ``value`` (their counts),
+        emptying them; None if nothing was counted."""
         self._count()
         self._merge()
         parts, self._parts, self._type = self._parts, [], None
-        for part in parts:
-            yield from zip(part.column(0).to_pylist(), part.column(1).to_pylist(), strict=True)
+        if not parts:
+            return None
+        return parts[0].rename_columns(["key", "value"])

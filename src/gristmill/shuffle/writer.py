@@ -312,8 +312,12 @@ class CombineWriter(ShuffleWriter):
             self.stats.records += sum(self.acc.values())
         pairs: Iterable[tuple[Any, Any]] = self.acc.items()
         counted: list[tuple[Any, Any]] = []
-        if len(self.arrow) or self.arrow.pending_bytes:
-            counted = list(self.arrow.drain())
+        counts = self.arrow.take() if len(self.arrow) or self.arrow.pending_bytes else None
+        if counts is not None:
+            table = None if self.acc else arrow_sums.summable(counts)
+            if table is not None:  # counted as tables alone: they go on as tables
+                return self._flush_table(writer, table)
+            counted = list(arrow_sums.pairs(counts))
             self.sizer.observe(counted)
             if self.acc:
                 acc = self.acc

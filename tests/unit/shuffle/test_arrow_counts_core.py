@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import collections
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 import gristmill as gm
 from gristmill.runtime.pipeline import BATCH
-from gristmill.shuffle import arrow_counts
+from gristmill.shuffle import arrow_counts, writer
 from gristmill.shuffle.arrow_counts import ArrowCounts, countable
 
 
@@ -78,3 +81,33 @@ def test_columnar_word_count_spilling_under_a_tiny_budget(tmp_path: Path) -> Non
             word, n = line.split("\t")
             got[word] = int(n)
     assert got == dict(collections.Counter(" ".join(lines).split()))
+
+
+@pytest.mark.parametrize("as_tables", [True, False])
+def test_counted_tables_cross_the_shuffle_as_tables(
+    tmp_path: Path, as_tables: bool, count_calls: Callable[[Any, str], list[int]]
+) -> None:
+    # String counts go on as table frames (nulls go as records: None is a value too); the
+    # text is the records' text either way.
+    table_frames = count_calls(writer.CombineWriter, "_flush_table")
+    rng = random.Random(8)
+    words = [
+        rng.choice(["a", "bb", "é", "", None] if not as_tables else ["a", "bb", "é", ""])
+        for _ in range(30_000)
+    ]
+    cfg = gm.Config(executor="inline", progress=False)
+    outs = []
+    for name, fmt in (("cols", "pyarrow"), ("recs", "default")):
+        ds = gm.from_items(words, partitions=4)
+        if fmt == "pyarrow":
+            ds = ds.map_batches(lambda t: t, batch_format="pyarrow")
+        ds.count_by_value(3).write_text(str(tmp_path / name), config=cfg)
+        outs.append("".join(p.read_text() for p in sorted((tmp_path / name).glob("part-*"))))
+    assert outs[0] == outs[1]
+    expected = collections.Counter(words)
+    got = {}
+    for line in outs[0].splitlines():
+        word, n = line.rsplit("\t", 1)
+        got[None if word == "None" else word] = int(n)
+    assert got == dict(expected)
+    assert bool(table_frames) == as_tables
