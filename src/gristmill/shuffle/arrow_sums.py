@@ -25,6 +25,7 @@ they come; a reducer sums everything once, at the end.
 from __future__ import annotations
 
 import operator
+import sys
 import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ MERGE_EVERY = 16  # partial sums merged at once: amortises group_by, bounds the 
 UNIQUE_RATIO = 0.8  # a first pile summing to more rows than this stops the map-side combine
 MIN_PILE_ROWS = 100_000  # ... the first pile's rows
 TABLE_ROWS = 65536  # rows per frame and per batch handed on
+PAIR_ROWS = 4096  # rows made Python pairs at once (a spill's, or a mix with records)
 SORT_WORDS = 4  # keys of up to 32 bytes are sorted as words by numpy (see `_key_words`)
 _INT64_MAX = (1 << 63) - 1
 _HASH_MODULUS = (1 << 61) - 1  # CPython's hash of an int is the int modulo this
@@ -239,13 +241,15 @@ def _key_words(keys: pa.Array) -> list[np.ndarray] | None:
         return None
     rows = np.empty((len(keys), width), dtype=np.uint8)
     pad_each(starts, data, rows)
-    words = rows.view(">u8").astype(np.uint64)  # native words sort faster
+    words = rows.view(np.uint64)
+    if sys.byteorder == "little":  # native words sort faster than big-endian ones
+        words.byteswap(inplace=True)  # in place: the sort's scratch is a reducer's peak
     return [lengths, *(words[:, i] for i in reversed(range(width // 8)))]
 
 
 def pairs(table: pa.Table) -> Iterator[tuple[Any, Any]]:
     """`table`'s rows as ``(key, value)`` records."""
-    for batch in table.to_batches(TABLE_ROWS):
+    for batch in table.to_batches(PAIR_ROWS):
         yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
 
 

@@ -159,7 +159,11 @@ def _hash_combine(
     streams: list[Any] = []
     # Table frames (`arrow_sums`) are summed as tables until a record frame comes: from
     # then on all is records, the sums so far first, so keys fold in run order either way.
-    sums = ArrowSums(adaptive=True) if agg is operator.add and not total else None
+    # The final sum and sort make copies of what is held (the sum, the sort's words, the
+    # sorted table): tables hold at most half the share, in piles of an eighth of that.
+    table_share = memory * BUFFER_SHARE / 2
+    summing = agg is operator.add and not total
+    sums = ArrowSums(int(table_share / 8), adaptive=True) if summing else None
     try:
         sizer = SizeEstimator()
         for path, frames in chosen:
@@ -168,7 +172,7 @@ def _hash_combine(
                     table = sums.accepts(batch) if sums is not None and not acc else None
                     if sums is not None and table is not None:
                         sums.add(table)
-                        if sums.nbytes > memory * BUFFER_SHARE:
+                        if sums.nbytes > table_share:
                             spills.append(spill_sorted(_table_pairs(sums), scratch))
                         continue
                     batch = table_records(batch)
@@ -208,8 +212,9 @@ def _hash_combine(
 
 
 def _table_pairs(sums: ArrowSums) -> Iterator[tuple[Any, Any]]:
-    """The sums held as sorted pairs, emptying `sums`."""
-    table = sums.take(final=True)
+    """The rows held as pairs sorted by key (a key may repeat: merges combine them), emptying
+    `sums`. Not summed first: a hash table over them costs more memory than the sort."""
+    table = sums.take(final=False)
     return iter(()) if table is None else arrow_sums.pairs(arrow_sums.sort_by_key(table))
 
 
