@@ -247,6 +247,15 @@ def _key_words(keys: pa.Array) -> list[np.ndarray] | None:
     return [lengths, *(words[:, i] for i in reversed(range(width // 8)))]
 
 
+def release_freed() -> None:
+    """Hand pyarrow's freed memory back to the system: its allocator (mimalloc) keeps freed
+    pages for reuse, which a spill's Python objects, made next, cannot use (a 32MB budget's
+    worker peaked 4MB lower with this)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def pairs(table: pa.Table) -> Iterator[tuple[Any, Any]]:
     """`table`'s rows as ``(key, value)`` records."""
     for batch in table.to_batches(PAIR_ROWS):

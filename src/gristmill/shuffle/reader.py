@@ -215,7 +215,11 @@ def _table_pairs(sums: ArrowSums) -> Iterator[tuple[Any, Any]]:
     """The rows held as pairs sorted by key (a key may repeat: merges combine them), emptying
     `sums`. Not summed first: a hash table over them costs more memory than the sort."""
     table = sums.take(final=False)
-    return iter(()) if table is None else arrow_sums.pairs(arrow_sums.sort_by_key(table))
+    if table is None:
+        return iter(())
+    table = arrow_sums.sort_by_key(table)
+    arrow_sums.release_freed()  # what follows is Python objects
+    return arrow_sums.pairs(table)
 
 
 def _sorted_items(acc: dict[Any, Any], total: bool) -> list[tuple[Any, Any]]:
