@@ -100,6 +100,26 @@ def _plain_int(kind: pa.DataType) -> bool:
     return bool(pa.types.is_integer(kind)) and kind != pa.uint64()
 
 
+def table_of(acc: dict[Any, Any]) -> pa.Table | None:
+    """A dict of str keys and int sums as a ``key``/``value`` table, or None if it holds
+    anything else (its keys and values are checked by type in C first: a str subclass, a
+    bool or an int past int64 goes as records).
+
+    >>> table_of({"a": 1, "b": 2}).to_pydict(), table_of({"a": True})
+    ({'key': ['a', 'b'], 'value': [1, 2]}, None)
+    """
+    import pyarrow as pa
+
+    if set(map(type, acc)) != {str} or set(map(type, acc.values())) != {int}:
+        return None
+    try:
+        keys = pa.array(list(acc), pa.string())
+        values = pa.array(list(acc.values()), pa.int64())
+    except (OverflowError, UnicodeEncodeError, pa.ArrowException):  # big ints, surrogates
+        return None
+    return pa.table({KEY: keys, VALUE: values})
+
+
 def magnitude_bound(values: Any) -> int:
     """An upper bound on the absolute value of any sum of `values`' elements."""
     import pyarrow.compute as pc

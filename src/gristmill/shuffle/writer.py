@@ -11,6 +11,7 @@ partition in memory.
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FRAME_BYTES = 256 * 1024
+TABLE_MIN_BYTES = 64 << 20  # a records spill this large may cross as a table (see below)
 SAMPLES_PER_PARTITION = 200  # over all map tasks: quantiles within about 7%
 MIN_SAMPLES = 20  # per map task
 
@@ -230,6 +232,16 @@ class CombineWriter(ShuffleWriter):
     def _counting(self) -> bool:
         return self.output.spec.kind is ShuffleKind.COUNT
 
+    def _worth_a_table(self) -> bool:
+        # Importing pyarrow costs a worker ~30MB and ~0.1 s: a small job's spill (a 1KB
+        # word count, a 32MB budget) stays pure Python, a large one's sheds more than that.
+        return "pyarrow" in sys.modules or self._buffered() >= TABLE_MIN_BYTES
+
+    @property
+    def _summable(self) -> bool:
+        """Whether the reducers sum tables for this shuffle (counts and operator.add)."""
+        return self._counting or self.sums is not None
+
     def takes(self, batch: Any) -> bool:
         return self._counting and is_table(batch) and self.arrow.accepts(batch)
 
@@ -326,6 +338,11 @@ class CombineWriter(ShuffleWriter):
                 counted = []
             else:
                 pairs = counted  # nothing counted as records: the arrow counts are the pairs
+        if self.acc and not counted and self._summable and self._worth_a_table():
+            table = arrow_sums.table_of(self.acc)
+            if table is not None:  # str keys and int sums: they cross as a table
+                self.acc.clear()
+                return self._flush_table(writer, table)
         family = key_family(list(self.acc)) if self.acc else pairs_family(counted)
         del counted
         buckets = bucket_pairs(pairs, self.output.num_partitions)

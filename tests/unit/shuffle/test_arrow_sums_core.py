@@ -303,3 +303,35 @@ def test_the_c_loops_refuse_an_output_over_their_input() -> None:
     offsets = np.array([0, 1, 2, 3], np.int32)
     with pytest.raises(ValueError, match="share memory"):
         strings.crc32_each(offsets, b"abcd", offsets[1:].view(np.uint32))
+
+
+class _Word(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "as_table"),
+    [
+        (lambda i: f"w{i % 900}", lambda i: i, True),  # str keys, int sums: a table
+        (lambda i: f"w{i % 900}", lambda i: 2**70 + i, False),  # past int64
+        (lambda i: f"w{i}", lambda i: i % 2 == 0, False),  # a bool alone stays a bool
+        (lambda i: f"\udc80{i % 900}", lambda i: i, False),  # a lone surrogate: no UTF-8
+        (lambda i: _Word(f"w{i % 900}"), lambda i: i, False),  # a str subclass
+        (lambda i: i % 900, lambda i: i, False),  # int keys stay records
+    ],
+)
+def test_record_sums_cross_as_tables_only_when_exact(
+    key: Callable[[int], Any],
+    value: Callable[[int], Any],
+    as_table: bool,
+    count_calls: Callable[[Any, str], list[int]],
+) -> None:
+    table_frames = count_calls(writer.CombineWriter, "_flush_table")
+    rows = [(key(i), value(i)) for i in range(20_000)]
+    expected: dict[Any, Any] = {}
+    for k, v in rows:
+        expected[k] = expected[k] + v if k in expected else v
+    got = gm.from_items(rows, partitions=4).reduce_by_key(operator.add, 3).collect(config=INLINE)
+    assert dict(got) == expected and len(got) == len(expected)
+    assert [type(v) for _, v in got] == [type(expected[k]) for k, _ in got]
+    assert bool(table_frames) == as_table
