@@ -236,6 +236,7 @@ class SinkWriter:
         if is_block(batch):
             self._binary.write(memoryview(batch).cast("B"))
         else:
+            batch = as_records(batch)  # a table (a reducer's sums) as the records it holds
             for record in batch:
                 if not isinstance(record, (bytes, bytearray, memoryview)):
                     raise TypeError(

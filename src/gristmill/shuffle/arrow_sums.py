@@ -43,6 +43,7 @@ MIN_PILE_ROWS = 100_000  # ... the first pile's rows
 TABLE_ROWS = 65536  # rows per frame and per batch handed on
 PAIR_ROWS = 4096  # rows made Python pairs at once (a spill's, or a mix with records)
 SORT_WORDS = 4  # keys of up to 32 bytes are sorted as words by numpy (see `_key_words`)
+MAX_COMBINED = 1 << 30  # bytes of a key column made one array: well inside int32 offsets
 _INT64_MAX = (1 << 63) - 1
 _HASH_MODULUS = (1 << 61) - 1  # CPython's hash of an int is the int modulo this
 
@@ -117,6 +118,8 @@ def table_of(acc: dict[Any, Any]) -> pa.Table | None:
         values = pa.array(list(acc.values()), pa.int64())
     except (OverflowError, UnicodeEncodeError, pa.ArrowException):  # big ints, surrogates
         return None
+    if isinstance(keys, pa.ChunkedArray):  # 2GB of key text and more: int32 offsets end
+        return None
     return pa.table({KEY: keys, VALUE: values})
 
 
@@ -172,10 +175,10 @@ class ArrowSums:
             self._sum_pending()
 
     def _sum_pending(self) -> None:
-        import pyarrow as pa
-
         if not self._pending:
             return
+        import pyarrow as pa
+
         pile = pa.concat_tables(self._pending)
         self._pending, self.pending_bytes, self._pending_rows = [], 0, 0
         if self.combining:
@@ -199,13 +202,13 @@ class ArrowSums:
     def take(self, *, final: bool) -> pa.Table | None:
         """Everything held as one table, emptying this (None if nothing was added); `final`:
         one row per key (a reducer's), else partial sums are fine (a map task's)."""
+        if self._schema is None:  # nothing taken: pyarrow is not even imported
+            return None
         import pyarrow as pa
 
         self._sum_pending()
         parts, self._parts = self._parts, []
         schema, self._schema, self.bound = self._schema, None, 0
-        if schema is None:
-            return None
         if final and len(parts) == 1 and self.combining:
             return parts[0]  # one pile, summed: one row per key already
         table = pa.concat_tables(parts) if parts else schema.empty_table()
@@ -228,7 +231,10 @@ def sort_by_key(table: pa.Table) -> pa.Table:
     import numpy as np
     import pyarrow as pa
 
-    keys = table.column(0).combine_chunks()
+    column = table.column(0)
+    if column.nbytes > MAX_COMBINED:  # int32 offsets cannot hold it as one array
+        return table.sort_by([(KEY, "ascending")])
+    keys = column.combine_chunks()
     if pa.types.is_large_string(keys.type):
         keys = keys.cast(pa.string())
     if pa.types.is_string(keys.type):
@@ -318,7 +324,10 @@ def partition_ids(keys: pa.ChunkedArray, partitions: int) -> np.ndarray:
     import numpy as np
     import pyarrow as pa
 
-    column = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    if isinstance(keys, pa.ChunkedArray):  # chunk by chunk: together they may pass 2GB
+        parts = [partition_ids(chunk, partitions) for chunk in keys.chunks]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.intp)
+    column = keys
     if pa.types.is_large_string(column.type) or pa.types.is_integer(column.type):
         column = column.cast(pa.string() if pa.types.is_large_string(column.type) else pa.int64())
     if pa.types.is_string(column.type):

@@ -161,7 +161,7 @@ def _hash_combine(
     # then on all is records, the sums so far first, so keys fold in run order either way.
     # The final sum and sort make copies of what is held (the sum, the sort's words, the
     # sorted table): tables hold at most half the share, in piles of an eighth of that.
-    table_share = memory * BUFFER_SHARE / 2
+    table_share = min(memory * BUFFER_SHARE / 2, arrow_sums.MAX_COMBINED)
     summing = agg is operator.add and not total
     sums = ArrowSums(int(table_share / 8), adaptive=True) if summing else None
     try:

@@ -252,7 +252,8 @@ class CombineWriter(ShuffleWriter):
             if table is not None:
                 self.stats.records += table.num_rows
                 sums.add(table)
-                if self._buffered() > self.limit:
+                # Capped too: a sum or partition of more key text than int32 offsets hold fails.
+                if self._buffered() > self.limit or sums.nbytes > arrow_sums.MAX_COMBINED:
                     self.spill()
                 return
         self._sums_to_records()

@@ -335,3 +335,30 @@ def test_record_sums_cross_as_tables_only_when_exact(
     assert dict(got) == expected and len(got) == len(expected)
     assert [type(v) for _, v in got] == [type(expected[k]) for k, _ in got]
     assert bool(table_frames) == as_table
+
+
+def test_a_small_records_sum_never_imports_pyarrow() -> None:
+    # pyarrow costs a worker ~30MB and 0.1 s: records sums under 64MB stay pure Python.
+    import subprocess
+    import sys
+
+    code = (
+        "import operator, sys, gristmill as gm\n"
+        "cfg = gm.Config(executor='inline', progress=False)\n"
+        "rows = [(f'w{i % 300}', i) for i in range(20000)]\n"
+        "ds = gm.from_items(rows, partitions=4)\n"
+        "got = ds.reduce_by_key(operator.add, 3).collect(config=cfg)\n"
+        "got += ds.map(lambda r: r[0]).count_by_value().collect(config=cfg)\n"
+        "assert len(got) == 600, len(got)\n"
+        "print('pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_binary_output_of_sums_names_the_record(tmp_path: Path) -> None:
+    ds = gm.from_items([("a", 1), ("b", 2)], partitions=1).map_batches(
+        lambda b: pa.table({"key": [k for k, _ in b], "value": [v for _, v in b]})
+    )
+    with pytest.raises(gm.JobFailedError, match=r"got tuple: \('a', 1\)"):
+        ds.reduce_by_key(operator.add, 1).write_binary_records(str(tmp_path / "o"), config=INLINE)
