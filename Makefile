@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv demo test lint typecheck unit bench bench-full bench-peers clean
 
-$(STAMP): pyproject.toml setup.py src/gristmill/shuffle/_fold.c src/gristmill/shuffle/_radix.c src/gristmill/shuffle/_strings.c
+$(STAMP): pyproject.toml setup.py src/gristmill/shuffle/_fold.c src/gristmill/shuffle/_radix.c src/gristmill/shuffle/_strings.c src/gristmill/shuffle/_strsums.c src/gristmill/shuffle/_loops.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

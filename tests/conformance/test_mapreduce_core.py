@@ -214,7 +214,7 @@ def _word_pairs(line: str) -> list[tuple[str, int]]:
 def word_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three files of many distinct words: map buffers outgrow a 1MB budget and spill."""
     folder = tmp_path_factory.mktemp("words")
-    generate_text(str(folder / "all.txt"), 450_000, seed=5, vocab_size=30_000)
+    generate_text(str(folder / "all.txt"), 900_000, seed=5, vocab_size=300_000)
     lines = (folder / "all.txt").read_text().splitlines(keepends=True)
     files = [folder / f"in-{i}.txt" for i in range(3)]
     for i, path in enumerate(files):
@@ -235,7 +235,7 @@ def test_shuffle_bytes_read_are_the_map_runs_frames(
         ds = compile_job(WordCount([]), text)
     # The small budget also makes reducers merge through their own scratch run files, which
     # are not shuffle input and must not be counted.
-    cfg = dataclasses.replace(config, memory=1024**2, partitions=3, split_size=150_000)
+    cfg = dataclasses.replace(config, memory=1024**2, partitions=3, split_size=300_000)
     runs, log = MapRunFiles(Path(cfg.scratch_dir)), io.StringIO()
     listeners: list[Listener] = [runs, LogProgress(log)]
     job = run_job(plan_for(ds.node, cfg), Sink(SinkKind.COLLECT), cfg, listeners=listeners)

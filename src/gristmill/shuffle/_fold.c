@@ -20,6 +20,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_loops.h"
+
 /* Up to 3.12 the dict calls that take a key's hash are exported: the key is hashed once per
  * record, not twice (a tuple key recomputes its hash each time). Later versions hash twice. */
 #if PY_VERSION_HEX < 0x030D0000
@@ -42,8 +44,7 @@ typedef int (*pair_step)(PyObject *acc, PyObject *key, PyObject *value, Py_hash_
  * not a 2-tuple: the caller unpacks it (and raises for it) as Python does. */
 static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step,
                            PyObject *const *args) {
-    /* An iterator is used as is, like the Python loop's caller hands it over (iter() once). */
-    PyObject *it = PyIter_Check(pairs) ? Py_NewRef(pairs) : PyObject_GetIter(pairs);
+    PyObject *it = loop_iter(pairs);
     if (it == NULL) {
         return NULL;
     }
@@ -75,16 +76,7 @@ static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step,
             }
         }
     }
-    Py_DECREF(it);
-    /* A for loop ends at StopIteration (or a subclass) that tp_iternext left set, as
-     * slot_tp_iternext (a class's __next__), map and filter do. */
-    if (PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
-            return NULL;
-        }
-        PyErr_Clear();
-    }
-    return Py_BuildValue("(n)", count);
+    return loop_end(it, count);
 }
 
 /* fold's step; args[2] is `add` (None means `+`), args[3] `create` (None: the value itself). */

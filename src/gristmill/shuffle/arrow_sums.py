@@ -123,6 +123,24 @@ def table_of(acc: dict[Any, Any]) -> pa.Table | None:
     return pa.table({KEY: keys, VALUE: values})
 
 
+def table_of_buffers(offsets: bytes, data: bytes, values: bytes) -> pa.Table:
+    """A ``key``/``value`` table over Arrow's buffers of a string and an int64 column (what
+    `StrSums.buffers` hands over), without copying them.
+
+    >>> import struct
+    >>> offsets, values = struct.pack("3i", 0, 1, 3), struct.pack("2q", 5, 7)
+    >>> table_of_buffers(offsets, b"abc", values).to_pydict()
+    {'key': ['a', 'bc'], 'value': [5, 7]}
+    """
+    import pyarrow as pa
+
+    rows = len(values) // 8
+    text = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    keys = pa.Array.from_buffers(pa.string(), rows, text)
+    sums = pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(values)])
+    return pa.table({KEY: keys, VALUE: sums})
+
+
 def magnitude_bound(values: Any) -> int:
     """An upper bound on the absolute value of any sum of `values`' elements."""
     import pyarrow.compute as pc

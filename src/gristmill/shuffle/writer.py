@@ -24,7 +24,7 @@ from gristmill.plan.stages import ShuffleOutput
 from gristmill.shuffle import arrow_sums
 from gristmill.shuffle.arrow_counts import ArrowCounts
 from gristmill.shuffle.arrow_sums import ArrowSums, summing
-from gristmill.shuffle.fold import fold_pairs, needs_count
+from gristmill.shuffle.fold import fold_pairs, needs_count, new_str_sums, take_str_sums
 from gristmill.shuffle.keys import bucket_pairs
 from gristmill.shuffle.order import (
     UNSORTED,
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 FRAME_BYTES = 256 * 1024
 TABLE_MIN_BYTES = 64 << 20  # a records spill this large may cross as a table (see below)
+TABLE_MIN_KEYS = 1 << 16  # ... and C sums of this many str keys (see `_flush`)
 SAMPLES_PER_PARTITION = 200  # over all map tasks: quantiles within about 7%
 MIN_SAMPLES = 20  # per map task
 
@@ -227,6 +228,9 @@ class CombineWriter(ShuffleWriter):
         # reduce_by_key(operator.add) of (key, value) tables: summed as tables (`arrow_sums`)
         summed = not self._counting and summing(self.output.spec.aggregator)
         self.sums = ArrowSums(self.limit // 256, adaptive=True) if summed else None
+        # ... and records of str keys and int values, summed in C while the pairs are such;
+        # the first other pair moves them into `acc`, where the rest of the spill goes.
+        self.strs = new_str_sums() if self._summable else None
 
     @property
     def _counting(self) -> bool:
@@ -234,8 +238,12 @@ class CombineWriter(ShuffleWriter):
 
     def _worth_a_table(self) -> bool:
         # Importing pyarrow costs a worker ~30MB and ~0.1 s: a small job's spill (a 1KB
-        # word count, a 32MB budget) stays pure Python, a large one's sheds more than that.
-        return "pyarrow" in sys.modules or self._buffered() >= TABLE_MIN_BYTES
+        # word count, a 32MB budget) stays pure Python, a large one's sheds more than that,
+        # as do the many keys of C sums where the budget has room for the import.
+        if "pyarrow" in sys.modules or self._buffered() >= TABLE_MIN_BYTES:
+            return True
+        strs = 0 if self.strs is None else len(self.strs)
+        return strs >= TABLE_MIN_KEYS and self.limit >= TABLE_MIN_BYTES
 
     @property
     def _summable(self) -> bool:
@@ -247,7 +255,7 @@ class CombineWriter(ShuffleWriter):
 
     def write(self, batch: Any) -> None:
         sums = self.sums
-        if sums is not None and is_table(batch) and not self.acc:
+        if sums is not None and is_table(batch) and not self.acc and not self._strs_held:
             table = sums.accepts(batch)
             if table is not None:
                 self.stats.records += table.num_rows
@@ -272,13 +280,42 @@ class CombineWriter(ShuffleWriter):
             self.arrow.add(batch)
         elif self._counting:
             self.sizer.observe(batch)
-            self.acc.update(batch)  # Counter counts in C; the records are added up at the spill
+            self._count(iter(batch))
         else:
             self.sizer.observe(batch)
             check_pair(batch[0], self.output.spec.kind)
             self.stats.records += self._combine(batch)
         if self._buffered() > self.limit:
             self.spill()
+
+    @property
+    def _strs_held(self) -> bool:
+        return self.strs is not None and len(self.strs) > 0
+
+    def _take_strs(self, items: Iterator[Any]) -> tuple[int, Iterator[Any] | None]:
+        """Sum `items` in the C table while it holds them and `acc` is empty; returns how
+        many it took and what is left for `acc` (None: nothing), the table's sums moved
+        there first."""
+        strs = self.strs
+        if strs is None or self.acc:
+            return 0, items
+        taken, rest = take_str_sums(strs, items, counting=self._counting)
+        if rest is not None:
+            self._strs_to_acc()
+        return taken, rest
+
+    def _count(self, keys: Iterator[Any]) -> None:
+        taken, rest = self._take_strs(keys)
+        self.stats.records += taken
+        if rest is not None:  # Counter counts in C; these records are added up at the spill
+            self.acc.update(rest)
+
+    def _strs_to_acc(self) -> None:
+        """The C table's sums into `acc` (empty until now: its keys came first)."""
+        assert self.strs is not None and not self.acc
+        self.strs.drain_into(self.acc)
+        if self._counting:  # counted as they came: the spill adds up `acc`'s counts again
+            self.stats.records -= sum(self.acc.values())
 
     @property
     def wants_count(self) -> bool:
@@ -295,8 +332,8 @@ class CombineWriter(ShuffleWriter):
         self._sums_to_records()
         self.sizer.observe([first])
         if self._counting:
-            self.acc.update((first,))
-            self.acc.update(records)
+            self._count(iter((first,)))
+            self._count(records)
         else:
             check_pair(first, self.output.spec.kind)
             rest = None if count is None else count - 1
@@ -308,19 +345,41 @@ class CombineWriter(ShuffleWriter):
         """Fold `pairs` into the accumulators; returns how many there were."""
         agg = self.output.spec.aggregator
         assert agg is not None
-        return fold_pairs(self.acc, pairs, agg.add, agg.create, count)
+        if self.strs is None or self.acc:
+            return fold_pairs(self.acc, pairs, agg.add, agg.create, count)
+        taken, rest = self._take_strs(iter(pairs))
+        return taken if rest is None else taken + fold_pairs(self.acc, rest, agg.add, agg.create)
 
     def _buffered(self) -> int:
         # Arrow rows are compact, but each becomes a Python pair at the spill: budget for that.
         extra = 32 if self._counting else 0
         entries = len(self.acc) + len(self.arrow)
         tables = 0 if self.sums is None else self.sums.nbytes
-        return self.sizer.table_bytes(entries, extra) + self.arrow.pending_bytes + tables
+        strs = 0
+        if self._strs_held:
+            assert self.strs is not None
+            # Budgeted as the dict a spill of records makes of them (~5x the bytes of the
+            # table's arrays), unless they may cross as a table (see `_flush`).
+            alone = not len(self.arrow) and not self.arrow.pending_bytes
+            tables_ok = alone and ("pyarrow" in sys.modules or self.limit >= TABLE_MIN_BYTES)
+            held = len(self.strs)
+            strs = self.strs.nbytes if tables_ok else self.sizer.table_bytes(held, extra)
+        return self.sizer.table_bytes(entries, extra) + self.arrow.pending_bytes + tables + strs
 
     def _flush(self, writer: RunWriter) -> Family:
         table = None if self.sums is None else self.sums.take(final=False)
         if table is not None:  # sums alone (records would have taken them in)
             return self._flush_table(writer, table)
+        if self._strs_held:
+            assert self.strs is not None
+            alone = not len(self.arrow) and not self.arrow.pending_bytes
+            # Many keys cross as a table (partitioned, sorted and framed in C++; the reducers
+            # sum them as tables); a few stay records: importing pyarrow costs a worker more.
+            if alone and self._worth_a_table():
+                table = arrow_sums.table_of_buffers(*self.strs.buffers())
+                self.strs.clear()
+                return self._flush_table(writer, table)
+            self._strs_to_acc()
         if self._counting:  # one per record: the counts add up to the records counted
             self.stats.records += sum(self.acc.values())
         pairs: Iterable[tuple[Any, Any]] = self.acc.items()

@@ -30,6 +30,7 @@ def test_the_extension_is_built_where_ci_requires_it() -> None:
     # would silently measure the Python one.
     if os.environ.get("GRISTMILL_REQUIRE_C_EXTENSIONS") == "1":
         assert fold.HAS_C_FOLD
+        assert fold.new_str_sums() is not None
 
 
 def _outcome(

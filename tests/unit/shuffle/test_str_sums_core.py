@@ -1,0 +1,164 @@
+"""The C sums by str key (`shuffle/_strsums.c`) against the Python fold and `Counter`.
+
+The table takes pairs while they are (exact str, exact int) and their sums stay in int64;
+the first other pair is handed back and, with the table's sums moved into a dict first, the
+Python loop goes on. The result must be the Python loop's: the same keys in the same order,
+the same value types, the same failure for a pair Python cannot unpack.
+"""
+
+from __future__ import annotations
+
+import collections
+import operator
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gristmill as gm
+from gristmill.api.execute import plan_for
+from gristmill.plan.sinks import Sink, SinkKind
+from gristmill.runtime.scheduler import run_job
+from gristmill.shuffle import arrow_sums, fold, writer
+from gristmill.shuffle.fold import _python_fold, new_str_sums, take_str_sums
+
+pytestmark = pytest.mark.skipif(new_str_sums() is None, reason="built without a C compiler")
+
+INT64_MAX = (1 << 63) - 1
+
+
+class _Word(str):
+    pass
+
+
+def _python(acc: dict[Any, Any], items: Iterable[Any], *, counting: bool) -> None:
+    if counting:
+        for key in items:
+            acc[key] = acc.get(key, 0) + 1
+    else:
+        _python_fold(acc, items, operator.add, None)
+
+
+def _outcome(items: list[Any], *, counting: bool, table_first: bool) -> tuple[Any, ...]:
+    """The dict left (keys, their order, value types) or the failure: with `table_first`
+    as the map-side combine does it (the table while it holds the items, then a dict)."""
+    acc: dict[Any, Any] = {}
+    try:
+        rest: Iterable[Any] | None = items
+        if table_first:
+            sums = new_str_sums()
+            assert sums is not None
+            _, rest = take_str_sums(sums, iter(items), counting=counting)
+            sums.drain_into(acc)
+        if rest is not None:
+            _python(acc, rest, counting=counting)
+    except Exception as exc:
+        return ("raised", type(exc), str(exc))
+    return ("ok", acc, list(acc), [type(v) for v in acc.values()])
+
+
+str_keys = st.sampled_from(["", "a", "b", "é", "日本", "\U0001f600", "a" * 17, "a" * 40, "\x00"])
+odd_keys = st.one_of(
+    st.sampled_from([_Word("a"), "\udc80", 1, True, 1.0, ("a",)]),
+)
+ints = st.one_of(
+    st.integers(-5, 5),
+    st.sampled_from([INT64_MAX, -INT64_MAX - 1, 1 << 62, 1 << 64, -(1 << 70)]),
+)
+odd_values = st.sampled_from([True, 1.5, "x", None, [1]])
+pairs = st.one_of(
+    st.tuples(str_keys, ints),
+    st.tuples(str_keys, ints),
+    st.tuples(str_keys, ints),
+    st.tuples(odd_keys, ints),
+    st.tuples(str_keys, odd_values),
+)
+items = st.one_of(pairs, pairs, pairs, pairs, st.sampled_from([("a",), ("a", 1, 2), "ab"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(items, max_size=30))
+def test_sums_are_the_python_folds(batch: list[Any]) -> None:
+    by_table = _outcome(batch, counting=False, table_first=True)
+    assert by_table == _outcome(batch, counting=False, table_first=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(str_keys, str_keys, odd_keys), max_size=30))
+def test_counts_are_the_python_counts(keys: list[Any]) -> None:
+    by_table = _outcome(keys, counting=True, table_first=True)
+    assert by_table == _outcome(keys, counting=True, table_first=False)
+
+
+def test_many_keys_through_every_resize_and_as_arrow_buffers() -> None:
+    rng = random.Random(3)
+    words = [
+        "".join(rng.choice("abcé日\U0001f600") for _ in range(rng.randint(0, 30)))
+        for _ in range(300_000)
+    ]
+    pairs_ = [(w, rng.randint(-1000, 1000)) for w in words]
+    expected: dict[str, int] = {}
+    for key, value in pairs_:
+        expected[key] = expected.get(key, 0) + value
+    sums = new_str_sums()
+    assert sums is not None
+    assert take_str_sums(sums, iter(pairs_)) == (len(pairs_), None)
+    assert len(sums) == len(expected) and sums.items() == list(expected.items())
+    table = arrow_sums.table_of_buffers(*sums.buffers())
+    assert table.column("key").to_pylist() == list(expected)
+    assert table.column("value").to_pylist() == list(expected.values())
+    counts = new_str_sums()
+    assert counts is not None
+    assert take_str_sums(counts, iter(words), counting=True) == (len(words), None)
+    assert dict(counts.items()) == collections.Counter(words)
+
+
+def test_a_sum_past_int64_hands_the_pair_back_unchanged() -> None:
+    sums = new_str_sums()
+    assert sums is not None
+    items = [("a", INT64_MAX), ("b", 1), ("a", 1), ("b", 2)]
+    taken, rest = take_str_sums(sums, iter(items))
+    assert taken == 2 and rest is not None and list(rest) == items[2:]
+    assert sums.items() == [("a", INT64_MAX), ("b", 1)]
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+@pytest.mark.parametrize("distinct", [300, 70_000])
+def test_jobs_sum_and_count_str_keys_exactly(executor: str, distinct: int) -> None:
+    # 70,000 keys cross the shuffle as a table (writer.TABLE_MIN_KEYS), 300 as records; the
+    # second half of the values overflow int64 once summed, the key 7 is an int.
+    rng = random.Random(distinct)
+    rows: list[tuple[Any, int]] = [
+        (f"k{rng.randrange(distinct)}", rng.randint(-50, 50)) for _ in range(150_000)
+    ]
+    rows += [("big", 1 << 62)] * 4 + [(7, 1)]
+    expected: dict[Any, int] = {}
+    for key, value in rows:
+        expected[key] = expected.get(key, 0) + value
+    cfg = gm.Config(executor=executor, workers=2, progress=False)
+    ds = gm.from_items(rows, partitions=3)
+
+    def run(out: gm.Dataset) -> Any:
+        return run_job(plan_for(out.node, cfg), Sink(SinkKind.COLLECT), cfg)
+
+    job = run(ds.reduce_by_key(operator.add, 4))
+    assert dict(job.records) == expected and len(job.records) == len(expected)
+    assert [type(v) for _, v in job.records] == [int] * len(expected)
+    assert job.result.counters["map.output_records"] == len(rows)
+    counted = run(ds.map(operator.itemgetter(0)).count_by_value(4))
+    assert dict(counted.records) == collections.Counter(k for k, _ in rows)
+    assert counted.result.counters["map.output_records"] == len(rows)
+
+
+def test_many_keys_cross_as_a_table_where_the_budget_has_room(
+    count_calls: Any,
+) -> None:
+    frames = count_calls(writer.CombineWriter, "_flush_table")
+    rows = [(f"w{i}", 1) for i in range(writer.TABLE_MIN_KEYS + 10)]
+    cfg = gm.Config(executor="inline", progress=False)
+    got = gm.from_items(rows, partitions=1).reduce_by_key(operator.add, 2).collect(config=cfg)
+    assert sorted(got) == sorted(rows) and frames
+    assert fold.new_str_sums() is not None
