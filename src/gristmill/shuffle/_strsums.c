@@ -272,24 +272,6 @@ static PyObject *each(StrSums *self, PyObject *items, int pairs) {
     return loop_end(it, count);
 }
 
-static int init_arrays(StrSums *self) {
-    self->mask = 1023;
-    self->cap = 256;
-    self->data_cap = 4096;
-    self->n = 0;
-    self->slots = PyMem_Calloc(self->mask + 1, sizeof(uint64_t));
-    self->offsets = PyMem_Malloc((self->cap + 1) * sizeof(int32_t));
-    self->values = PyMem_Malloc(self->cap * sizeof(int64_t));
-    self->data = PyMem_Malloc(self->data_cap);
-    if (self->slots == NULL || self->offsets == NULL || self->values == NULL ||
-        self->data == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    self->offsets[0] = 0;
-    return 0;
-}
-
 static void free_arrays(StrSums *self) {
     PyMem_Free(self->slots);
     PyMem_Free(self->offsets);
@@ -299,6 +281,41 @@ static void free_arrays(StrSums *self) {
     self->offsets = NULL;
     self->values = NULL;
     self->data = NULL;
+}
+
+/* The table emptied into fresh small arrays, the old ones freed. The new ones are allocated
+ * first: without memory the old ones stay, emptied in place, and -1 is returned with
+ * MemoryError set (the table is usable either way). */
+static int reset(StrSums *self) {
+    size_t mask = 1023, cap = 256, data_cap = 4096;
+    uint64_t *slots = PyMem_Calloc(mask + 1, sizeof(uint64_t));
+    int32_t *offsets = PyMem_Malloc((cap + 1) * sizeof(int32_t));
+    int64_t *values = PyMem_Malloc(cap * sizeof(int64_t));
+    char *data = PyMem_Malloc(data_cap);
+    if (slots == NULL || offsets == NULL || values == NULL || data == NULL) {
+        PyMem_Free(slots);
+        PyMem_Free(offsets);
+        PyMem_Free(values);
+        PyMem_Free(data);
+        if (self->slots != NULL) {
+            memset(self->slots, 0, (self->mask + 1) * sizeof(uint64_t));
+            self->offsets[0] = 0;
+            self->n = 0;
+        }
+        PyErr_NoMemory();
+        return -1;
+    }
+    free_arrays(self);
+    self->slots = slots;
+    self->offsets = offsets;
+    self->values = values;
+    self->data = data;
+    self->mask = mask;
+    self->cap = cap;
+    self->data_cap = data_cap;
+    self->n = 0;
+    offsets[0] = 0;
+    return 0;
 }
 
 static PyObject *StrSums_fold(StrSums *self, PyObject *pairs) { return each(self, pairs, 1); }
@@ -344,8 +361,7 @@ static PyObject *StrSums_drain_into(StrSums *self, PyObject *acc) {
             return NULL;
         }
     }
-    free_arrays(self);
-    if (init_arrays(self) < 0) {
+    if (reset(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -360,8 +376,7 @@ static PyObject *StrSums_buffers(StrSums *self, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *StrSums_clear(StrSums *self, PyObject *Py_UNUSED(ignored)) {
-    free_arrays(self);
-    if (init_arrays(self) < 0) {
+    if (reset(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -388,8 +403,7 @@ static PyObject *StrSums_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
      * ahead of a run to collide. */
     self->seed = mix((uint64_t)(uintptr_t)self ^ ((uint64_t)clock() << 32) ^ 0x2d358dccaa6c78a5ull,
                      (uint64_t)time(NULL) ^ 0x8bb84b93962eacc9ull);
-    if (init_arrays(self) < 0) {
-        free_arrays(self);
+    if (reset(self) < 0) {
         Py_DECREF(self);
         return NULL;
     }

@@ -295,13 +295,17 @@ class CombineWriter(ShuffleWriter):
     def _take_strs(self, items: Iterator[Any]) -> tuple[int, Iterator[Any] | None]:
         """Sum `items` in the C table while it holds them and `acc` is empty; returns how
         many it took and what is left for `acc` (None: nothing), the table's sums moved
-        there first."""
+        there first (or spilled, when a dict of them would not fit the budget)."""
         strs = self.strs
         if strs is None or self.acc:
             return 0, items
         taken, rest = take_str_sums(strs, items, counting=self._counting)
         if rest is not None:
-            self._strs_to_acc()
+            if self._dict_bytes(len(strs)) > self.limit:
+                # Budgeted as a table, too many sums for a dict: they spill as they are.
+                self.spill()
+            else:
+                self._strs_to_acc()
         return taken, rest
 
     def _count(self, keys: Iterator[Any]) -> None:
@@ -350,9 +354,12 @@ class CombineWriter(ShuffleWriter):
         taken, rest = self._take_strs(iter(pairs))
         return taken if rest is None else taken + fold_pairs(self.acc, rest, agg.add, agg.create)
 
+    def _dict_bytes(self, entries: int) -> int:
+        # A Counter's entries take 32 bytes more (its records are added up at the spill).
+        return self.sizer.table_bytes(entries, 32 if self._counting else 0)
+
     def _buffered(self) -> int:
         # Arrow rows are compact, but each becomes a Python pair at the spill: budget for that.
-        extra = 32 if self._counting else 0
         entries = len(self.acc) + len(self.arrow)
         tables = 0 if self.sums is None else self.sums.nbytes
         strs = 0
@@ -363,8 +370,8 @@ class CombineWriter(ShuffleWriter):
             alone = not len(self.arrow) and not self.arrow.pending_bytes
             tables_ok = alone and ("pyarrow" in sys.modules or self.limit >= TABLE_MIN_BYTES)
             held = len(self.strs)
-            strs = self.strs.nbytes if tables_ok else self.sizer.table_bytes(held, extra)
-        return self.sizer.table_bytes(entries, extra) + self.arrow.pending_bytes + tables + strs
+            strs = self.strs.nbytes if tables_ok else self._dict_bytes(held)
+        return self._dict_bytes(entries) + self.arrow.pending_bytes + tables + strs
 
     def _flush(self, writer: RunWriter) -> Family:
         table = None if self.sums is None else self.sums.take(final=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import operator
 import random
+import tracemalloc
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +21,9 @@ from hypothesis import strategies as st
 
 import gristmill as gm
 from gristmill.api.execute import plan_for
+from gristmill.plan.logical import Aggregator, ShuffleKind, ShuffleSpec
 from gristmill.plan.sinks import Sink, SinkKind
+from gristmill.plan.stages import ShuffleOutput
 from gristmill.runtime.scheduler import run_job
 from gristmill.shuffle import arrow_sums, fold, writer
 from gristmill.shuffle.fold import _python_fold, new_str_sums, take_str_sums
@@ -162,3 +165,27 @@ def test_many_keys_cross_as_a_table_where_the_budget_has_room(
     got = gm.from_items(rows, partitions=1).reduce_by_key(operator.add, 2).collect(config=cfg)
     assert sorted(got) == sorted(rows) and frames
     assert fold.new_str_sums() is not None
+
+
+def test_a_pair_the_table_refuses_spills_sums_too_many_for_a_dict(tmp_path: Any) -> None:
+    # Budgeted as a table (pyarrow is loaded), the sums would take ~5x as a dict: the writer
+    # spills them as they are before the int key's dict starts.
+    pytest.importorskip("pyarrow")
+    spec = ShuffleSpec(ShuffleKind.AGGREGATE, 3, Aggregator(operator.add, operator.add))
+    w = writer.make_writer(ShuffleOutput(0, spec, 3), 0, str(tmp_path), 8 << 20, 1)
+    assert isinstance(w, writer.CombineWriter)
+    i = 0
+    while w._buffered() < 0.7 * w.limit:
+        w.write([(f"key{j:09d}", 1) for j in range(i, i + 5000)])
+        i += 5000
+    assert w.stats.spills == 0 and w._dict_bytes(i) > w.limit
+    tracemalloc.start()
+    try:
+        w.write([("one more", 1), (7, 1)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert w.stats.spills == 1 and w.acc == {7: 1}
+    assert peak < w._dict_bytes(i)  # less than the dict alone would have taken
+    out = w.close()
+    assert w.stats.records == i + 2 and len(out.runs) == 2
