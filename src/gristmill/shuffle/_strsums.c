@@ -283,40 +283,100 @@ static void free_arrays(StrSums *self) {
     self->data = NULL;
 }
 
+/* A table's arrays at their starting sizes. */
+typedef struct {
+    uint64_t *slots;
+    int32_t *offsets;
+    int64_t *values;
+    char *data;
+} Arrays;
+
+#define START_SLOTS 1024
+#define START_ENTRIES 256
+#define START_DATA 4096
+
+/* Fresh arrays, or -1 with MemoryError set (none left allocated). */
+static int fresh_arrays(Arrays *a) {
+    a->slots = PyMem_Calloc(START_SLOTS, sizeof(uint64_t));
+    a->offsets = PyMem_Malloc((START_ENTRIES + 1) * sizeof(int32_t));
+    a->values = PyMem_Malloc(START_ENTRIES * sizeof(int64_t));
+    a->data = PyMem_Malloc(START_DATA);
+    if (a->slots == NULL || a->offsets == NULL || a->values == NULL || a->data == NULL) {
+        PyMem_Free(a->slots);
+        PyMem_Free(a->offsets);
+        PyMem_Free(a->values);
+        PyMem_Free(a->data);
+        PyErr_NoMemory();
+        return -1;
+    }
+    a->offsets[0] = 0;
+    return 0;
+}
+
+static void install(StrSums *self, const Arrays *a) {
+    self->slots = a->slots;
+    self->offsets = a->offsets;
+    self->values = a->values;
+    self->data = a->data;
+    self->mask = START_SLOTS - 1;
+    self->cap = START_ENTRIES;
+    self->data_cap = START_DATA;
+    self->n = 0;
+}
+
 /* The table emptied into fresh small arrays, the old ones freed. The new ones are allocated
  * first: without memory the old ones stay, emptied in place, and -1 is returned with
  * MemoryError set (the table is usable either way). */
 static int reset(StrSums *self) {
-    size_t mask = 1023, cap = 256, data_cap = 4096;
-    uint64_t *slots = PyMem_Calloc(mask + 1, sizeof(uint64_t));
-    int32_t *offsets = PyMem_Malloc((cap + 1) * sizeof(int32_t));
-    int64_t *values = PyMem_Malloc(cap * sizeof(int64_t));
-    char *data = PyMem_Malloc(data_cap);
-    if (slots == NULL || offsets == NULL || values == NULL || data == NULL) {
-        PyMem_Free(slots);
-        PyMem_Free(offsets);
-        PyMem_Free(values);
-        PyMem_Free(data);
+    Arrays fresh;
+    if (fresh_arrays(&fresh) < 0) {
         if (self->slots != NULL) {
             memset(self->slots, 0, (self->mask + 1) * sizeof(uint64_t));
             self->offsets[0] = 0;
             self->n = 0;
         }
-        PyErr_NoMemory();
         return -1;
     }
     free_arrays(self);
-    self->slots = slots;
-    self->offsets = offsets;
-    self->values = values;
-    self->data = data;
-    self->mask = mask;
-    self->cap = cap;
-    self->data_cap = data_cap;
-    self->n = 0;
-    offsets[0] = 0;
+    install(self, &fresh);
     return 0;
 }
+
+/* Memory handed over from a table: a read-only buffer (for pa.py_buffer) that frees it. */
+typedef struct {
+    PyObject_HEAD
+    void *ptr;
+    Py_ssize_t len;
+} Owned;
+
+static int Owned_getbuffer(Owned *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->len, 1, flags);
+}
+
+static void Owned_dealloc(Owned *self) {
+    PyMem_Free(self->ptr);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t Owned_len(Owned *self) { return self->len; }
+
+static PyBufferProcs Owned_as_buffer = {
+    .bf_getbuffer = (getbufferproc)Owned_getbuffer,
+};
+
+static PySequenceMethods Owned_as_sequence = {
+    .sq_length = (lenfunc)Owned_len,
+};
+
+static PyTypeObject OwnedType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "gristmill.shuffle._strsums.Owned",
+    .tp_basicsize = sizeof(Owned),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Memory a StrSums handed over, as a read-only buffer.",
+    .tp_dealloc = (destructor)Owned_dealloc,
+    .tp_as_buffer = &Owned_as_buffer,
+    .tp_as_sequence = &Owned_as_sequence,
+};
 
 static PyObject *StrSums_fold(StrSums *self, PyObject *pairs) { return each(self, pairs, 1); }
 
@@ -367,12 +427,36 @@ static PyObject *StrSums_drain_into(StrSums *self, PyObject *acc) {
     Py_RETURN_NONE;
 }
 
-/* The Arrow buffers of the sums: (offsets, data, values) as bytes. */
-static PyObject *StrSums_buffers(StrSums *self, PyObject *Py_UNUSED(ignored)) {
-    return Py_BuildValue("(y#y#y#)", (const char *)self->offsets,
-                         (Py_ssize_t)((self->n + 1) * sizeof(int32_t)), self->data,
-                         (Py_ssize_t)self->offsets[self->n], (const char *)self->values,
-                         (Py_ssize_t)(self->n * sizeof(int64_t)));
+/* The Arrow buffers of the sums, (offsets, data, values), handed over without a copy: the
+ * table starts again empty. A spill of a table as large as its budget needs no second one. */
+static PyObject *StrSums_take_buffers(StrSums *self, PyObject *Py_UNUSED(ignored)) {
+    Owned *owned[3] = {NULL, NULL, NULL};
+    Arrays fresh;
+    for (int i = 0; i < 3; i++) {
+        owned[i] = PyObject_New(Owned, &OwnedType);
+        if (owned[i] == NULL) {
+            goto fail;
+        }
+        owned[i]->ptr = NULL;
+        owned[i]->len = 0;
+    }
+    if (fresh_arrays(&fresh) < 0) {
+        goto fail;
+    }
+    owned[0]->ptr = self->offsets;
+    owned[0]->len = (Py_ssize_t)((self->n + 1) * sizeof(int32_t));
+    owned[1]->ptr = self->data;
+    owned[1]->len = (Py_ssize_t)self->offsets[self->n];
+    owned[2]->ptr = self->values;
+    owned[2]->len = (Py_ssize_t)(self->n * sizeof(int64_t));
+    PyMem_Free(self->slots);
+    install(self, &fresh);
+    return Py_BuildValue("(NNN)", owned[0], owned[1], owned[2]);
+fail:
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(owned[i]);
+    }
+    return NULL;
 }
 
 static PyObject *StrSums_clear(StrSums *self, PyObject *Py_UNUSED(ignored)) {
@@ -423,8 +507,9 @@ static PyMethodDef StrSums_methods[] = {
     {"items", (PyCFunction)StrSums_items, METH_NOARGS, "items(): the (key, sum) pairs."},
     {"drain_into", (PyCFunction)StrSums_drain_into, METH_O,
      "drain_into(acc): store each sum into the dict acc, then clear the table."},
-    {"buffers", (PyCFunction)StrSums_buffers, METH_NOARGS,
-     "buffers(): (offsets, data, values) as bytes, Arrow's layout of the keys and sums."},
+    {"take_buffers", (PyCFunction)StrSums_take_buffers, METH_NOARGS,
+     "take_buffers(): (offsets, data, values), Arrow's layout of the keys and sums, as "
+     "buffers handed over without a copy; the table starts again empty."},
     {"clear", (PyCFunction)StrSums_clear, METH_NOARGS, "clear(): drop every key."},
     {NULL, NULL, 0, NULL},
 };
@@ -451,7 +536,7 @@ static PyTypeObject StrSumsType = {
 };
 
 static int exec_module(PyObject *module) {
-    if (PyType_Ready(&StrSumsType) < 0) {
+    if (PyType_Ready(&StrSumsType) < 0 || PyType_Ready(&OwnedType) < 0) {
         return -1;
     }
     return PyModule_AddObjectRef(module, "StrSums", (PyObject *)&StrSumsType);

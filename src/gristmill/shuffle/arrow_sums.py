@@ -123,9 +123,10 @@ def table_of(acc: dict[Any, Any]) -> pa.Table | None:
     return pa.table({KEY: keys, VALUE: values})
 
 
-def table_of_buffers(offsets: bytes, data: bytes, values: bytes) -> pa.Table:
+def table_of_buffers(offsets: Any, data: Any, values: Any) -> pa.Table:
     """A ``key``/``value`` table over Arrow's buffers of a string and an int64 column (what
-    `StrSums.buffers` hands over), without copying them.
+    `StrSums.take_buffers` hands over: any objects with the buffer protocol), without copying
+    them.
 
     >>> import struct
     >>> offsets, values = struct.pack("3i", 0, 1, 3), struct.pack("2q", 5, 7)

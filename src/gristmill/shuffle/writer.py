@@ -370,7 +370,8 @@ class CombineWriter(ShuffleWriter):
             alone = not len(self.arrow) and not self.arrow.pending_bytes
             tables_ok = alone and ("pyarrow" in sys.modules or self.limit >= TABLE_MIN_BYTES)
             held = len(self.strs)
-            strs = self.strs.nbytes if tables_ok else self._dict_bytes(held)
+            # A table's spill reorders a copy of it by partition: twice its arrays at the peak.
+            strs = 2 * self.strs.nbytes if tables_ok else self._dict_bytes(held)
         return self._dict_bytes(entries) + self.arrow.pending_bytes + tables + strs
 
     def _flush(self, writer: RunWriter) -> Family:
@@ -383,8 +384,7 @@ class CombineWriter(ShuffleWriter):
             # Many keys cross as a table (partitioned, sorted and framed in C++; the reducers
             # sum them as tables); a few stay records: importing pyarrow costs a worker more.
             if alone and self._worth_a_table():
-                table = arrow_sums.table_of_buffers(*self.strs.buffers())
-                self.strs.clear()
+                table = arrow_sums.table_of_buffers(*self.strs.take_buffers())
                 return self._flush_table(writer, table)
             self._strs_to_acc()
         if self._counting:  # one per record: the counts add up to the records counted

@@ -110,9 +110,11 @@ def test_many_keys_through_every_resize_and_as_arrow_buffers() -> None:
     assert sums is not None
     assert take_str_sums(sums, iter(pairs_)) == (len(pairs_), None)
     assert len(sums) == len(expected) and sums.items() == list(expected.items())
-    table = arrow_sums.table_of_buffers(*sums.buffers())
+    table = arrow_sums.table_of_buffers(*sums.take_buffers())
+    assert len(sums) == 0 and sums.items() == []  # handed over: the table starts again
     assert table.column("key").to_pylist() == list(expected)
     assert table.column("value").to_pylist() == list(expected.values())
+    assert take_str_sums(sums, iter(pairs_[:3])) == (3, None) and len(sums) == 3
     counts = new_str_sums()
     assert counts is not None
     assert take_str_sums(counts, iter(words), counting=True) == (len(words), None)
