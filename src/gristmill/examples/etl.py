@@ -114,7 +114,9 @@ class RevenueByCategoryDay:
                 "day": pc.binary_slice(orders["timestamp"], 0, 10),
                 "cents": pc.multiply(orders["quantity"], cents),
             }
-        ).filter(pc.is_valid(code))  # the inner join: orders of unknown products drop out
+        )
+        if code.null_count:  # the inner join: orders of unknown products drop out
+            table = table.filter(pc.is_valid(code))  # (a copy of every column: 6% of a task)
         sums = table.group_by(["code", "day"], use_threads=False).aggregate([("cents", "sum")])
         return pa.table(
             {
