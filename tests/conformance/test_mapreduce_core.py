@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 import gristmill as gm
+from gristmill.api import mr_compile
 from gristmill.api.execute import plan_for
-from gristmill.api.mr_compile import COMBINE_BUFFER, compile_job
+from gristmill.api.mr_compile import compile_job
 from gristmill.examples.textgen import generate_text
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.runtime.events import Event, Listener, StageStarted
@@ -140,10 +141,12 @@ class CountedHooks(WordCount):
 
 
 @pytest.mark.parametrize("executor", ["inline", "local"])
-def test_init_and_final_hooks_run_once_per_task(executor: str, tmp_path: Path) -> None:
+def test_init_and_final_hooks_run_once_per_task(
+    executor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = tmp_path / "words.txt"
     src.write_text("a b c d e f g h i j\n" * 25_000)  # 250,000 pairs: 3 combiner buffers
-    assert 2 * COMBINE_BUFFER < 250_000
+    monkeypatch.setattr(mr_compile, "COMBINE_MAX", 100_000)  # workers fork with it
     cfg = gm.Config(
         executor=executor, workers=2, partitions=3, progress=False, scratch_dir=str(tmp_path)
     )

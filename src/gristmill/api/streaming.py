@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gristmill.api.dataset import Dataset
-from gristmill.api.mr_compile import buffers, grouped
+from gristmill.api.mr_compile import grouped_buffers
 from gristmill.api.pipes import Command, pipe_lines
 from gristmill.api.sources import read_text
 
@@ -46,8 +46,8 @@ class MapTask:
 
     def _combined(self, pairs: Iterator[tuple[str, str | None]]) -> Iterator[Any]:
         assert self.combiner is not None
-        for buffer in buffers(pairs):  # each sorted by key, as Hadoop sorts a spill
-            lines = (join_line(k, v) for k, values in grouped(buffer) for v in values)
+        for items in grouped_buffers(pairs):  # each sorted by key, as Hadoop sorts a spill
+            lines = (join_line(k, v) for k, values in items for v in values)
             yield from (split_line(line) for line in pipe_lines(self.combiner, lines))
 
 

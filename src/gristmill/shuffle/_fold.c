@@ -41,9 +41,10 @@ typedef int (*pair_step)(PyObject *acc, PyObject *key, PyObject *value, Py_hash_
 
 /* The loop `fold` and `group` share: each 2-tuple of `pairs` goes to `step`. Returns (count,)
  * when `pairs` is exhausted, or (count, item) when `item` (taken from `pairs`, not used) is
- * not a 2-tuple: the caller unpacks it (and raises for it) as Python does. */
-static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step,
-                           PyObject *const *args) {
+ * not a 2-tuple, or with `unhashable` has a key whose type has no hash (a list): the caller
+ * unpacks it (and raises for it) as Python does. */
+static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step, PyObject *const *args,
+                           int unhashable) {
     PyObject *it = loop_iter(pairs);
     if (it == NULL) {
         return NULL;
@@ -52,7 +53,9 @@ static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step,
     Py_ssize_t count = 0;
     PyObject *item;
     while ((item = next(it)) != NULL) {
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 ||
+            (unhashable &&
+             Py_TYPE(PyTuple_GET_ITEM(item, 0))->tp_hash == PyObject_HashNotImplemented)) {
             Py_DECREF(it);
             return Py_BuildValue("(nN)", count, item); /* steals item */
         }
@@ -113,7 +116,7 @@ static PyObject *fold(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_TypeError, "fold(acc: dict, pairs, add, create)");
         return NULL;
     }
-    return each_pair(args[0], args[1], fold_step, args);
+    return each_pair(args[0], args[1], fold_step, args, 0);
 }
 
 /* group's step: the value appended to acc[key], a list made at the key's first value. The
@@ -142,7 +145,8 @@ static int group_step(PyObject *acc, PyObject *key, PyObject *value, Py_hash_t h
     return PyList_Append(old, value);
 }
 
-/* group(acc, pairs): what `group_pairs` does in Python, record for record:
+/* group(acc, pairs): what `group_pairs` does in Python, record for record (a pair whose key
+ * has no hash is handed back, as one that is not a pair, before anything is grouped of it):
  *
  *     for key, value in pairs:
  *         group = acc.get(key)
@@ -157,7 +161,7 @@ static PyObject *group(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
         PyErr_SetString(PyExc_TypeError, "group(acc: dict, pairs)");
         return NULL;
     }
-    return each_pair(args[0], args[1], group_step, args);
+    return each_pair(args[0], args[1], group_step, args, 1);
 }
 
 static PyMethodDef methods[] = {

@@ -163,8 +163,32 @@ def group_pairs(acc: dict[Any, list[Any]], pairs: Iterable[Any]) -> None:
         done = _c_group(acc, it)
         if len(done) == 1:
             return
-        pairs = _resume(done[1], it)  # not a 2-tuple: Python unpacks it (or raises)
+        # Not a 2-tuple or a key without a hash: Python unpacks or hashes it (and raises).
+        pairs = _resume(done[1], it)
     _python_group(acc, pairs)
+
+
+def group_while_hashable(
+    acc: dict[Any, list[Any]], pairs: Iterator[Any]
+) -> tuple[int, Iterator[Any] | None]:
+    """`group_pairs` up to the first item that is not a pair with a hashable key; returns how
+    many pairs it grouped and, if it stopped, the rest of `pairs` from that item on.
+
+    >>> acc = {}
+    >>> n, rest = group_while_hashable(acc, iter([("a", 1), (["b"], 2), ("a", 3)]))
+    >>> n, acc, list(rest)
+    (1, {'a': [1]}, [(['b'], 2), ('a', 3)])
+    """
+    if _c_group is not None and type(acc) is dict:
+        done = _c_group(acc, pairs)
+        return int(done[0]), None if len(done) == 1 else _resume(done[1], pairs)
+    n = 0
+    for item in pairs:
+        if type(item) is not tuple or len(item) != 2 or type(item[0]).__hash__ is None:
+            return n, _resume(item, pairs)
+        _python_group(acc, (item,))
+        n += 1
+    return n, None
 
 
 def _python_group(acc: dict[Any, list[Any]], pairs: Iterable[Any]) -> None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gristmill.api import mr_compile
-from gristmill.api.mr_compile import buffers, grouped
+from gristmill.api.mr_compile import grouped, grouped_buffers
 from gristmill.shuffle.order import sort_pairs
 
 
@@ -53,10 +53,23 @@ def test_any_keys_group_as_sorting_does(buffer: list[tuple[Any, Any]]) -> None:
     assert repr(grouped(buffer)) == repr(by_sorting(buffer))
 
 
-def test_buffers_cut_the_pairs_in_order() -> None:
-    pairs = [(i % 7, i) for i in range(25)]
-    assert [len(b) for b in buffers(iter(pairs), size=10)] == [10, 10, 5]
-    assert [p for b in buffers(iter(pairs), size=10) for p in b] == pairs
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(keys, st.integers()), max_size=40), st.integers(1, 12))
+def testgrouped_buffers_are_grouped_slices(pairs: list[tuple[Any, Any]], size: int) -> None:
+    # Pairs go into a dict of value lists until a key cannot be hashed; each buffer of `size`
+    # pairs must still group as `grouped` groups that slice of the pairs.
+    mr_compile.COMBINE_MAX, before = size, mr_compile.COMBINE_MAX
+    try:
+        got = list(grouped_buffers(iter(pairs)))
+    finally:
+        mr_compile.COMBINE_MAX = before
+    slices = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+    assert repr(got) == repr([grouped(s) for s in slices])
+
+
+def testgrouped_buffers_raise_as_unpacking_does() -> None:
+    with pytest.raises(ValueError, match="not enough values to unpack"):
+        list(grouped_buffers(iter([("a", 1), ("b",), ("c", 3)])))  # type: ignore[list-item]
 
 
 def test_hashable_keys_sort_only_the_distinct_keys(monkeypatch: pytest.MonkeyPatch) -> None:
