@@ -19,14 +19,16 @@ from gristmill.api.pipes import files_in_cwd
 from gristmill.plan.ops import Each, PerRecord
 from gristmill.shuffle.fold import group_pairs, group_while_hashable
 from gristmill.shuffle.order import sort_pairs
-from gristmill.shuffle.sizing import deep_size
+from gristmill.shuffle.sizing import DICT_ENTRY_OVERHEAD, deep_size
 
 if TYPE_CHECKING:
     from gristmill.api.dataset import Dataset
     from gristmill.api.mapreduce import MapReduceJob, Step
 
-COMBINE_BYTES = 32 << 20  # mapper output values grouped by key before the combiner runs
+COMBINE_BYTES = 32 << 20  # mapper output grouped by key before the combiner runs
 COMBINE_MAX = 1_000_000  # ... and at most this many pairs
+COMBINE_STEP = 4096  # pairs grouped between two estimates of the buffer's size
+COMBINE_LISTED = 100_000  # pairs listed as tuples from a key that cannot be hashed on
 
 
 def _emit(out: Iterable[tuple[Any, Any]] | None) -> Iterator[tuple[Any, Any]]:
@@ -118,45 +120,77 @@ def _combine(step: Step, pairs: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any
     for items in grouped_buffers(pairs):
         for key, values in items:
             yield from _emit(combiner(key, iter(values)))
+        items.clear()  # not held while the next buffer fills
     if step.combiner_final is not None:
         yield from _emit(step.combiner_final())
 
 
 def grouped_buffers(pairs: Iterator[tuple[Any, Any]]) -> Iterator[list[tuple[Any, list[Any]]]]:
-    """The mapper's output as `grouped` buffers, each holding about `COMBINE_BYTES` of values.
+    """The mapper's output as buffers of `grouped` pairs: each is what `grouped` makes of the
+    next slice of `pairs`, a slice of about `COMBINE_BYTES` (at most `COMBINE_MAX` pairs).
 
     Pairs go straight into a dict of value lists (in C), never listed as tuples: a buffer of a
-    word count's pairs holds ten times the pairs in the same memory, so the combiner sees each
-    word once per million pairs, not once per 100,000 (a third of the pairs to shuffle, at
-    100MB). A key that cannot be hashed sends the rest of that buffer through `grouped`.
+    word count's pairs holds ten times the pairs of a listed one in the same memory, so the
+    combiner meets each word once per million pairs, not once per 100,000 (a third of the
+    pairs to shuffle). The buffer's size is estimated every `COMBINE_STEP` pairs from its
+    newest key and value. A key that cannot be hashed ends the slice before it; from it on,
+    up to `COMBINE_LISTED` pairs are listed and go through `grouped` (which sorts them).
     """
-    first = next(pairs, _NONE)
-    if first is _NONE:
-        return
-    # Sized by the first value: a value list's slot and the value (CPython shares small ints).
-    value = first[1] if type(first) is tuple and len(first) == 2 else None
-    shared = type(value) is int and -5 <= value <= 256
-    size = min(COMBINE_MAX, max(1000, COMBINE_BYTES // (8 + (0 if shared else deep_size(value)))))
-    pairs = itertools.chain((first,), pairs)
     while True:
         groups: dict[Any, list[Any]] = {}
-        n, rest = group_while_hashable(groups, itertools.islice(pairs, size))
-        if rest is None:
-            if not n:
-                return
-            items = list(groups.items())
-            sort_pairs(items)
-        else:  # the grouped pairs, then the rest of the buffer, by sorting if need be
-            done = [(key, value) for key, values in groups.items() for value in values]
-            buffer = done + list(rest)
-            n = len(buffer)
-            items = grouped(buffer)
-        yield items
-        if n < size:
+        size = _BufferSize()
+        n = 0
+        ended = False
+        while n < COMBINE_MAX:
+            step = min(COMBINE_STEP, COMBINE_MAX - n)
+            taken, rest = group_while_hashable(groups, itertools.islice(pairs, step))
+            n += taken
+            if rest is not None:  # a key without a hash (or not a pair): the sort path
+                if n:
+                    yield _sorted_groups(groups)
+                listed = list(rest)
+                listed += itertools.islice(pairs, max(0, COMBINE_LISTED - len(listed)))
+                yield grouped(listed)
+                groups, n = {}, 0
+                break
+            if taken < step:
+                ended = True
+                break
+            if size.of(groups, n) > COMBINE_BYTES:
+                break
+        if n:
+            yield _sorted_groups(groups)
+        if ended:
             return
 
 
-_NONE: Any = object()
+def _sorted_groups(groups: dict[Any, list[Any]]) -> list[tuple[Any, list[Any]]]:
+    items = list(groups.items())
+    sort_pairs(items)
+    return items
+
+
+class _BufferSize:
+    """A running estimate of a dict of value lists' bytes, from its newest key and value."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.key_bytes = 0
+        self.value_bytes = 0
+
+    def of(self, groups: dict[Any, list[Any]], pairs: int) -> int:
+        key = next(reversed(groups))
+        value = groups[key][-1]
+        self.samples += 1
+        self.key_bytes += deep_size(key)
+        # CPython shares small ints: a count of 1 costs only its slot in the list.
+        shared = type(value) is int and -5 <= value <= 256
+        self.value_bytes += 0 if shared else deep_size(value)
+        per_key = DICT_ENTRY_OVERHEAD + _GROUP_BYTES + self.key_bytes // self.samples
+        return len(groups) * per_key + pairs * (8 + self.value_bytes // self.samples)
+
+
+_GROUP_BYTES = 56 + 72  # a key's value list, and its (key, values) item once sorted
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class MapTask:
         for items in grouped_buffers(pairs):  # each sorted by key, as Hadoop sorts a spill
             lines = (join_line(k, v) for k, values in items for v in values)
             yield from (split_line(line) for line in pipe_lines(self.combiner, lines))
+            items.clear()  # not held while the next buffer fills
 
 
 @dataclass(frozen=True)

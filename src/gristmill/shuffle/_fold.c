@@ -41,8 +41,9 @@ typedef int (*pair_step)(PyObject *acc, PyObject *key, PyObject *value, Py_hash_
 
 /* The loop `fold` and `group` share: each 2-tuple of `pairs` goes to `step`. Returns (count,)
  * when `pairs` is exhausted, or (count, item) when `item` (taken from `pairs`, not used) is
- * not a 2-tuple, or with `unhashable` has a key whose type has no hash (a list): the caller
- * unpacks it (and raises for it) as Python does. */
+ * not a 2-tuple, or with `unhashable` has a key that cannot be hashed (its type has no hash,
+ * or hashing it raises TypeError): the caller unpacks or hashes it (and raises) as Python
+ * does. */
 static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step, PyObject *const *args,
                            int unhashable) {
     PyObject *it = loop_iter(pairs);
@@ -61,6 +62,11 @@ static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step, PyObj
         }
         PyObject *key = PyTuple_GET_ITEM(item, 0);
         Py_hash_t hash = HASH(key);
+        if (hash == -1 && unhashable && PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear(); /* a key whose hash raises TypeError (a tuple holding a list) */
+            Py_DECREF(it);
+            return Py_BuildValue("(nN)", count, item);
+        }
         if (hash == -1 || step(acc, key, PyTuple_GET_ITEM(item, 1), hash, args) < 0) {
             Py_DECREF(item);
             Py_DECREF(it);

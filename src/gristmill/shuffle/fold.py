@@ -171,8 +171,9 @@ def group_pairs(acc: dict[Any, list[Any]], pairs: Iterable[Any]) -> None:
 def group_while_hashable(
     acc: dict[Any, list[Any]], pairs: Iterator[Any]
 ) -> tuple[int, Iterator[Any] | None]:
-    """`group_pairs` up to the first item that is not a pair with a hashable key; returns how
-    many pairs it grouped and, if it stopped, the rest of `pairs` from that item on.
+    """`group_pairs` up to the first item that is not a pair or has a key that cannot be hashed
+    (TypeError); returns how many pairs it grouped and, if it stopped, the rest of `pairs`
+    from that item on.
 
     >>> acc = {}
     >>> n, rest = group_while_hashable(acc, iter([("a", 1), (["b"], 2), ("a", 3)]))
@@ -184,7 +185,11 @@ def group_while_hashable(
         return int(done[0]), None if len(done) == 1 else _resume(done[1], pairs)
     n = 0
     for item in pairs:
-        if type(item) is not tuple or len(item) != 2 or type(item[0]).__hash__ is None:
+        if type(item) is not tuple or len(item) != 2:
+            return n, _resume(item, pairs)
+        try:
+            hash(item[0])
+        except TypeError:  # no hash (a list), or one that raises (a tuple holding a list)
             return n, _resume(item, pairs)
         _python_group(acc, (item,))
         n += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -53,21 +54,71 @@ def test_any_keys_group_as_sorting_does(buffer: list[tuple[Any, Any]]) -> None:
     assert repr(grouped(buffer)) == repr(by_sorting(buffer))
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(keys, st.integers()), max_size=40), st.integers(1, 12))
-def testgrouped_buffers_are_grouped_slices(pairs: list[tuple[Any, Any]], size: int) -> None:
-    # Pairs go into a dict of value lists until a key cannot be hashed; each buffer of `size`
-    # pairs must still group as `grouped` groups that slice of the pairs.
-    mr_compile.COMBINE_MAX, before = size, mr_compile.COMBINE_MAX
+odd_keys = st.one_of(keys, st.just(("a", [1])), st.just(math.nan))  # ("a", [1]): hash raises
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(odd_keys, st.integers()), max_size=40), st.integers(1, 12))
+def test_grouped_buffers_group_consecutive_slices(pairs: list[tuple[Any, Any]], size: int) -> None:
+    # Each buffer must be what `grouped` makes of the next slice of the pairs, whichever way
+    # it was cut (a dict of lists, or a listed slice from a key that cannot be hashed on).
+    patched = {"COMBINE_MAX": size, "COMBINE_STEP": max(1, size // 2), "COMBINE_LISTED": 5}
+    before = {name: getattr(mr_compile, name) for name in patched}
     try:
-        got = list(grouped_buffers(iter(pairs)))
+        for name, value in patched.items():
+            setattr(mr_compile, name, value)
+        got = _buffers_or_error(pairs)
     finally:
-        mr_compile.COMBINE_MAX = before
-    slices = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-    assert repr(got) == repr([grouped(s) for s in slices])
+        for name, value in before.items():
+            setattr(mr_compile, name, value)
+    start = 0
+    for buffer in got:
+        if isinstance(buffer, Exception):  # as `grouped` raises for the listed slice
+            assert any(_outcome(pairs[start : start + n]) == _outcome(buffer) for n in range(13))
+            return
+        taken = sum(len(values) for _, values in buffer)
+        assert 0 < taken <= max(size, 5)
+        assert repr(buffer) == repr(grouped(pairs[start : start + taken]))
+        start += taken
+    assert start == len(pairs)
 
 
-def testgrouped_buffers_raise_as_unpacking_does() -> None:
+def _outcome(pairs_or_error: Any) -> str:
+    if isinstance(pairs_or_error, Exception):
+        return f"{type(pairs_or_error).__name__}: {pairs_or_error}"
+    try:
+        return repr(grouped(pairs_or_error))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _buffers_or_error(pairs: list[tuple[Any, Any]]) -> list[Any]:
+    out: list[Any] = []
+    try:
+        out.extend(grouped_buffers(iter(pairs)))
+    except Exception as exc:
+        out.append(exc)
+    return out
+
+
+def test_grouped_buffers_stay_near_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Distinct keys cost far more than their values: the estimate must count them.
+    monkeypatch.setattr(mr_compile, "COMBINE_BYTES", 4 << 20)
+    pairs = ((f"key{i:08d}", 1) for i in range(300_000))
+    tracemalloc.start()
+    try:
+        sizes = []
+        for buffer in grouped_buffers(pairs):  # held one at a time, as the combiner holds it
+            sizes.append(sum(len(values) for _, values in buffer))
+            buffer.clear()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(sizes) == 300_000 and len(sizes) > 5
+    assert peak < 3 * (4 << 20)
+
+
+def test_grouped_buffers_raise_as_unpacking_does() -> None:
     with pytest.raises(ValueError, match="not enough values to unpack"):
         list(grouped_buffers(iter([("a", 1), ("b",), ("c", 3)])))  # type: ignore[list-item]
 
