@@ -145,8 +145,10 @@ class Dataset:
         """Combine the values of each key with `fn` (associative); combines map-side too.
 
         With ``fn=operator.add`` (recognised by identity: a ``lambda a, b: a + b`` is not),
-        integer sums of str or int keys may cross the shuffle as pyarrow tables, summed,
-        sorted and written in C++; the output is the same either way.
+        records of exactly str keys and int values are summed map-side in a C table, not a
+        dict (about twice as fast), and integer sums of str or int keys may cross the
+        shuffle as pyarrow tables, summed, sorted and written in C++; the output is the same
+        either way.
 
         >>> import gristmill as gm, operator
         >>> cfg = gm.Config(executor="inline", progress=False)
@@ -172,7 +174,14 @@ class Dataset:
         return self._shuffle(ShuffleSpec(ShuffleKind.AGGREGATE, partitions, agg))
 
     def count_by_value(self, partitions: int | None = None) -> Dataset:
-        """``(value, count)`` for each distinct record; counted in C on whole batches."""
+        """``(value, count)`` for each distinct record; counted in C on whole batches (str
+        records in a C table of counts, one-column pyarrow tables in C++).
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> sorted(gm.from_items(["a", "b", "a"]).count_by_value().collect(config=cfg))
+        [('a', 2), ('b', 1)]
+        """
         agg = Aggregator(add=operator.add, merge=operator.add)
         return self._shuffle(ShuffleSpec(ShuffleKind.COUNT, partitions, agg))
 
