@@ -14,7 +14,7 @@ import pytest
 
 import gristmill as gm
 from gristmill.runtime.pipeline import BATCH
-from gristmill.shuffle import arrow_counts, writer
+from gristmill.shuffle import arrow_counts, combine_writer
 from gristmill.shuffle.arrow_counts import ArrowCounts, countable
 
 
@@ -89,7 +89,7 @@ def test_counted_tables_cross_the_shuffle_as_tables(
 ) -> None:
     # String counts go on as table frames (nulls go as records: None is a value too); the
     # text is the records' text either way.
-    table_frames = count_calls(writer.CombineWriter, "_flush_table")
+    table_frames = count_calls(combine_writer.CombineWriter, "_flush_table")
     rng = random.Random(8)
     words = [
         rng.choice(["a", "bb", "é", "", None] if not as_tables else ["a", "bb", "é", ""])

@@ -17,7 +17,7 @@ import pytest
 
 import gristmill as gm
 from gristmill.runtime.sinks import table_text, text_lines
-from gristmill.shuffle import arrow_sums, reader, writer
+from gristmill.shuffle import arrow_sums, combine_writer, reader
 from gristmill.shuffle.arrow_sums import ArrowSums, partition_ids, sort_by_key, summable
 from gristmill.shuffle.keys import stable_hash
 from gristmill.shuffle.runfile import _TableFrame
@@ -160,7 +160,7 @@ def test_columnar_sums_write_the_records_output(
     src = tmp_path / "in.txt"
     src.write_text("\n".join(data) + "\n")
     cfg = gm.Config(executor=executor, workers=2, progress=False, split_size=256 * 1024)
-    frames = count_calls(writer.CombineWriter, "_flush_table")
+    frames = count_calls(combine_writer.CombineWriter, "_flush_table")
     tables = gm.read_text(str(src), batch_format="pyarrow").map_batches(
         _split, batch_format="pyarrow"
     )
@@ -193,7 +193,7 @@ def test_tables_and_records_in_one_shuffle_meet(
         ]:
             expected[key] = expected.get(key, 0) + value
     tables = count_calls(ArrowSums, "add")
-    table_frames = count_calls(writer.CombineWriter, "_flush_table")
+    table_frames = count_calls(combine_writer.CombineWriter, "_flush_table")
     got = ds.reduce_by_key(operator.add, 3).collect(config=INLINE)
     assert dict(got) == {int(k): v for k, v in expected.items()}
     assert tables and table_frames  # both kinds of map output were there
@@ -326,7 +326,7 @@ def test_record_sums_cross_as_tables_only_when_exact(
     as_table: bool,
     count_calls: Callable[[Any, str], list[int]],
 ) -> None:
-    table_frames = count_calls(writer.CombineWriter, "_flush_table")
+    table_frames = count_calls(combine_writer.CombineWriter, "_flush_table")
     rows = [(key(i), value(i)) for i in range(20_000)]
     expected: dict[Any, Any] = {}
     for k, v in rows:

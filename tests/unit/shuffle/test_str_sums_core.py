@@ -25,7 +25,7 @@ from gristmill.plan.logical import Aggregator, ShuffleKind, ShuffleSpec
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import ShuffleOutput
 from gristmill.runtime.scheduler import run_job
-from gristmill.shuffle import arrow_sums, fold, writer
+from gristmill.shuffle import arrow_sums, combine_writer, fold, writer
 from gristmill.shuffle.fold import _python_fold, new_str_sums, take_str_sums
 
 pytestmark = pytest.mark.skipif(new_str_sums() is None, reason="built without a C compiler")
@@ -133,7 +133,7 @@ def test_a_sum_past_int64_hands_the_pair_back_unchanged() -> None:
 @pytest.mark.parametrize("executor", ["inline", "local"])
 @pytest.mark.parametrize("distinct", [300, 70_000])
 def test_jobs_sum_and_count_str_keys_exactly(executor: str, distinct: int) -> None:
-    # 70,000 keys cross the shuffle as a table (writer.TABLE_MIN_KEYS), 300 as records; the
+    # 70,000 keys cross the shuffle as a table (TABLE_MIN_KEYS), 300 as records; the
     # second half of the values overflow int64 once summed, the key 7 is an int.
     rng = random.Random(distinct)
     rows: list[tuple[Any, int]] = [
@@ -161,8 +161,8 @@ def test_jobs_sum_and_count_str_keys_exactly(executor: str, distinct: int) -> No
 def test_many_keys_cross_as_a_table_where_the_budget_has_room(
     count_calls: Any,
 ) -> None:
-    frames = count_calls(writer.CombineWriter, "_flush_table")
-    rows = [(f"w{i}", 1) for i in range(writer.TABLE_MIN_KEYS + 10)]
+    frames = count_calls(combine_writer.CombineWriter, "_flush_table")
+    rows = [(f"w{i}", 1) for i in range(combine_writer.TABLE_MIN_KEYS + 10)]
     cfg = gm.Config(executor="inline", progress=False)
     got = gm.from_items(rows, partitions=1).reduce_by_key(operator.add, 2).collect(config=cfg)
     assert sorted(got) == sorted(rows) and frames
@@ -175,7 +175,7 @@ def test_a_pair_the_table_refuses_spills_sums_too_many_for_a_dict(tmp_path: Any)
     pytest.importorskip("pyarrow")
     spec = ShuffleSpec(ShuffleKind.AGGREGATE, 3, Aggregator(operator.add, operator.add))
     w = writer.make_writer(ShuffleOutput(0, spec, 3), 0, str(tmp_path), 8 << 20, 1)
-    assert isinstance(w, writer.CombineWriter)
+    assert isinstance(w, combine_writer.CombineWriter)
     i = 0
     while w._buffered() < 0.7 * w.limit:
         w.write([(f"key{j:09d}", 1) for j in range(i, i + 5000)])
