@@ -174,9 +174,9 @@ static int reserve(StrSums *self, size_t len) {
     return 0;
 }
 
-/* Add `value` to the key's sum: 0 done, 1 handed back (the table is unchanged), -1 error. */
-static inline int add(StrSums *self, const char *k, size_t len, int64_t value) {
-    uint64_t h = hash_bytes(k, len, self->seed);
+/* Add `value` to the sum of the key `k` (hashed `h`): 0 done, 1 handed back (the table is
+ * unchanged), -1 error. */
+static inline int add(StrSums *self, const char *k, size_t len, int64_t value, uint64_t h) {
     uint64_t tag = h & 0xFFFFFFFF00000000ull;
     size_t i = (size_t)h & self->mask;
     for (;;) {
@@ -216,9 +216,39 @@ static inline int add(StrSums *self, const char *k, size_t len, int64_t value) {
     return 0;
 }
 
-/* The loop `fold` and `count` share: each item of `items` is added (`pairs`: a (str, int)
- * 2-tuple; else a str counted once). Returns (count,) when `items` is exhausted, or
- * (count, item) when `item` (taken from `items`, not added) is one the table does not hold. */
+/* An item's key bytes and value (`pairs`: a (str, int) 2-tuple; else a str counted once), or
+ * 0 when the table does not hold it. */
+static inline int parse(PyObject *item, int pairs, const char **k, Py_ssize_t *len,
+                        int64_t *value) {
+    PyObject *key = item;
+    *value = 1;
+    if (pairs) {
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+            return 0;
+        }
+        key = PyTuple_GET_ITEM(item, 0);
+        PyObject *v = PyTuple_GET_ITEM(item, 1);
+        if (!PyLong_CheckExact(v)) {
+            return 0;
+        }
+        int overflow;
+        *value = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow) {
+            return 0;
+        }
+    }
+    *k = key_bytes(key, len);
+    return *k != NULL;
+}
+
+/* Items taken from the iterator a batch ahead: their slots are prefetched while the next are
+ * hashed, so a table larger than the cache (high-cardinality keys) waits for memory once
+ * per batch, not once per item. */
+#define AHEAD 16
+
+/* The loop `fold` and `count` share: each item of `items` is added. Returns (count,) when
+ * `items` is exhausted, or (count, rest) when the table does not hold an item: `rest` is a
+ * tuple of that item and the ones taken after it (a batch ahead), none of them added. */
 static PyObject *each(StrSums *self, PyObject *items, int pairs) {
     PyObject *it = loop_iter(items);
     if (it == NULL) {
@@ -226,48 +256,77 @@ static PyObject *each(StrSums *self, PyObject *items, int pairs) {
     }
     iternextfunc next = Py_TYPE(it)->tp_iternext;
     Py_ssize_t count = 0;
-    PyObject *item;
-    while ((item = next(it)) != NULL) {
-        PyObject *key = item;
-        int64_t value = 1;
-        if (pairs) {
-            if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
-                goto hand_back;
+    PyObject *batch[AHEAD];
+    const char *keys[AHEAD];
+    Py_ssize_t lens[AHEAD];
+    int64_t values[AHEAD];
+    uint64_t hashes[AHEAD];
+    for (;;) {
+        int n = 0, held = -1, ended = 0;
+        while (n < AHEAD) {
+            PyObject *item = next(it);
+            if (item == NULL) {
+                ended = 1;
+                break;
             }
-            key = PyTuple_GET_ITEM(item, 0);
-            PyObject *v = PyTuple_GET_ITEM(item, 1);
-            if (!PyLong_CheckExact(v)) {
-                goto hand_back;
+            batch[n] = item;
+            if (!parse(item, pairs, &keys[n], &lens[n], &values[n])) {
+                held = n++;
+                break;
             }
-            int overflow;
-            value = PyLong_AsLongLongAndOverflow(v, &overflow);
-            if (overflow) {
-                goto hand_back;
-            }
+            hashes[n] = hash_bytes(keys[n], (size_t)lens[n], self->seed);
+            __builtin_prefetch(&self->slots[hashes[n] & self->mask]);
+            n++;
         }
-        Py_ssize_t len;
-        const char *k = key_bytes(key, &len);
-        if (k == NULL) {
-            goto hand_back;
+        if (held < 0) {
+            held = n;
         }
-        int rc = add(self, k, (size_t)len, value);
+        /* An iterator's error waits while the items taken before it are added, as a for loop
+         * would have added them first. */
+        PyObject *type = NULL, *error = NULL, *trace = NULL;
+        PyErr_Fetch(&type, &error, &trace);
+        int j = 0, rc = 0;
+        for (; j < held; j++) {
+            rc = add(self, keys[j], (size_t)lens[j], values[j], hashes[j]);
+            if (rc != 0) {
+                break;
+            }
+            Py_DECREF(batch[j]);
+            count++;
+        }
         if (rc < 0) {
-            Py_DECREF(item);
+            Py_XDECREF(type);
+            Py_XDECREF(error);
+            Py_XDECREF(trace);
+            for (; j < n; j++) {
+                Py_DECREF(batch[j]);
+            }
             Py_DECREF(it);
             return NULL;
         }
-        if (rc > 0) {
-            goto hand_back;
+        PyErr_Restore(type, error, trace);
+        if (j < n) { /* handed back from batch[j] on */
+            PyObject *rest = PyTuple_New(n - j);
+            if (rest == NULL) {
+                for (; j < n; j++) {
+                    Py_DECREF(batch[j]);
+                }
+                Py_DECREF(it);
+                return NULL;
+            }
+            for (int r = 0; j < n; j++, r++) {
+                PyTuple_SET_ITEM(rest, r, batch[j]);
+            }
+            Py_DECREF(it);
+            return Py_BuildValue("(nN)", count, rest);
         }
-        Py_DECREF(item);
-        if ((++count & 0xFFF) == 0 && PyErr_CheckSignals() < 0) {
+        if (ended) {
+            break;
+        }
+        if ((count & 0xFFF) < AHEAD && PyErr_CheckSignals() < 0) {
             Py_DECREF(it);
             return NULL;
         }
-        continue;
-    hand_back:
-        Py_DECREF(it);
-        return Py_BuildValue("(nN)", count, item); /* steals item */
     }
     return loop_end(it, count);
 }

@@ -67,7 +67,7 @@ def take_str_sums(
     done = sums.count(items) if counting else sums.fold(items)
     if len(done) == 1:
         return int(done[0]), None
-    return int(done[0]), _resume(done[1], items)
+    return int(done[0]), _resume_all(done[1], items)  # the refused item and those after it
 
 
 _MISSING: Any = object()
@@ -108,10 +108,22 @@ def needs_count() -> bool:
     return _c_fold is None
 
 
+def _resume_all(firsts: tuple[Any, ...], it: Iterator[Any]) -> Iterator[Any]:
+    """`firsts`, then the rest of `it` (as `_resume`)."""
+    yield from firsts
+    yield from _rest(it)
+
+
 def _resume(first: Any, it: Iterator[Any]) -> Iterator[Any]:
     """`first`, then the rest of `it`, calling no ``iter()`` on it again (as chain and
     ``yield from`` would: an odd iterator whose ``__iter__`` rewinds would restart)."""
     yield first
+    yield from _rest(it)
+
+
+def _rest(it: Iterator[Any]) -> Iterator[Any]:
+    """What `it` has left, pulled with ``next()`` only: a generator's ``yield from`` an
+    iterator would call ``iter()`` on it, and so would chain."""
     while True:
         try:
             item = next(it)

@@ -83,14 +83,14 @@ items = st.one_of(pairs, pairs, pairs, pairs, st.sampled_from([("a",), ("a", 1, 
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(items, max_size=30))
+@given(st.lists(items, max_size=60))  # the C loop takes items 16 ahead: several batches
 def test_sums_are_the_python_folds(batch: list[Any]) -> None:
     by_table = _outcome(batch, counting=False, table_first=True)
     assert by_table == _outcome(batch, counting=False, table_first=False)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(str_keys, str_keys, odd_keys), max_size=30))
+@given(st.lists(st.one_of(str_keys, str_keys, odd_keys), max_size=60))
 def test_counts_are_the_python_counts(keys: list[Any]) -> None:
     by_table = _outcome(keys, counting=True, table_first=True)
     assert by_table == _outcome(keys, counting=True, table_first=False)
@@ -119,6 +119,23 @@ def test_many_keys_through_every_resize_and_as_arrow_buffers() -> None:
     assert counts is not None
     assert take_str_sums(counts, iter(words), counting=True) == (len(words), None)
     assert dict(counts.items()) == collections.Counter(words)
+
+
+@pytest.mark.parametrize("good", [0, 5, 16, 17, 40])
+def test_an_iterator_error_comes_after_the_items_before_it(good: int) -> None:
+    # As a for loop: what came before the error is added, then the error propagates.
+    def pairs_then_error() -> Any:
+        yield from ((f"k{i % 7}", i) for i in range(good))
+        raise KeyError("from the iterator")
+
+    sums = new_str_sums()
+    assert sums is not None
+    with pytest.raises(KeyError, match="from the iterator"):
+        take_str_sums(sums, pairs_then_error())
+    expected: dict[str, int] = {}
+    for i in range(good):
+        expected[f"k{i % 7}"] = expected.get(f"k{i % 7}", 0) + i
+    assert sums.items() == list(expected.items())
 
 
 def test_a_sum_past_int64_hands_the_pair_back_unchanged() -> None:
