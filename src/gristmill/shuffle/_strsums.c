@@ -241,14 +241,36 @@ static inline int parse(PyObject *item, int pairs, const char **k, Py_ssize_t *l
     return *k != NULL;
 }
 
+/* How the iterator stood when items were handed back: None (it goes on), True (it ended), or
+ * the exception it raised (to be raised once the items handed back are folded). Clears it. */
+static PyObject *iterator_end(int ended) {
+    if (!ended) {
+        Py_RETURN_NONE;
+    }
+    if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        PyErr_Clear(); /* a for loop ends at StopIteration too */
+        Py_RETURN_TRUE;
+    }
+    PyObject *type, *error, *trace;
+    PyErr_Fetch(&type, &error, &trace);
+    PyErr_NormalizeException(&type, &error, &trace);
+    if (trace != NULL) {
+        PyException_SetTraceback(error, trace);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(trace);
+    return error;
+}
+
 /* Items taken from the iterator a batch ahead: their slots are prefetched while the next are
  * hashed, so a table larger than the cache (high-cardinality keys) waits for memory once
  * per batch, not once per item. */
 #define AHEAD 16
 
 /* The loop `fold` and `count` share: each item of `items` is added. Returns (count,) when
- * `items` is exhausted, or (count, rest) when the table does not hold an item: `rest` is a
- * tuple of that item and the ones taken after it (a batch ahead), none of them added. */
+ * `items` is exhausted, or (count, rest, end) when the table does not hold an item: `rest` is
+ * a tuple of that item and the ones taken after it (a batch ahead), none of them added, and
+ * `end` is how the iterator stood after them (`iterator_end`). */
 static PyObject *each(StrSums *self, PyObject *items, int pairs) {
     PyObject *it = loop_iter(items);
     if (it == NULL) {
@@ -318,7 +340,7 @@ static PyObject *each(StrSums *self, PyObject *items, int pairs) {
                 PyTuple_SET_ITEM(rest, r, batch[j]);
             }
             Py_DECREF(it);
-            return Py_BuildValue("(nN)", count, rest);
+            return Py_BuildValue("(nNN)", count, rest, iterator_end(ended));
         }
         if (ended) {
             break;
@@ -560,9 +582,9 @@ static void StrSums_dealloc(StrSums *self) {
 
 static PyMethodDef StrSums_methods[] = {
     {"fold", (PyCFunction)StrSums_fold, METH_O,
-     "fold(pairs): add each (str, int) pair; (count,) or (count, item handed back)."},
+     "fold(pairs): add each (str, int) pair; (count,) or (count, items handed back, end)."},
     {"count", (PyCFunction)StrSums_count, METH_O,
-     "count(keys): count each str key once; (count,) or (count, item handed back)."},
+     "count(keys): count each str key once; (count,) or (count, items handed back, end)."},
     {"items", (PyCFunction)StrSums_items, METH_NOARGS, "items(): the (key, sum) pairs."},
     {"drain_into", (PyCFunction)StrSums_drain_into, METH_O,
      "drain_into(acc): store each sum into the dict acc, then clear the table."},

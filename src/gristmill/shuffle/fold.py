@@ -67,7 +67,8 @@ def take_str_sums(
     done = sums.count(items) if counting else sums.fold(items)
     if len(done) == 1:
         return int(done[0]), None
-    return int(done[0]), _resume_all(done[1], items)  # the refused item and those after it
+    _, handed_back, end = done  # the refused item and those taken after it, and then `end`
+    return int(done[0]), _resume_all(handed_back, items, end)
 
 
 _MISSING: Any = object()
@@ -108,10 +109,14 @@ def needs_count() -> bool:
     return _c_fold is None
 
 
-def _resume_all(firsts: tuple[Any, ...], it: Iterator[Any]) -> Iterator[Any]:
-    """`firsts`, then the rest of `it` (as `_resume`)."""
+def _resume_all(firsts: tuple[Any, ...], it: Iterator[Any], end: Any) -> Iterator[Any]:
+    """`firsts`, then the rest of `it` (as `_resume`); `end`: the C loop saw `it` end (True)
+    or raise (the exception, raised here after `firsts`, as a for loop would)."""
     yield from firsts
-    yield from _rest(it)
+    if end is None:
+        yield from _rest(it)
+    elif end is not True:
+        raise end
 
 
 def _resume(first: Any, it: Iterator[Any]) -> Iterator[Any]:

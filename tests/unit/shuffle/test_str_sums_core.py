@@ -138,6 +138,45 @@ def test_an_iterator_error_comes_after_the_items_before_it(good: int) -> None:
     assert sums.items() == list(expected.items())
 
 
+class _Ends:
+    """A class iterator: its __next__ raises StopIteration itself (or `error` at the end)."""
+
+    def __init__(self, items: list[Any], error: Exception | None = None) -> None:
+        self.items, self.error = list(items), error
+
+    def __iter__(self) -> _Ends:
+        return self
+
+    def __next__(self) -> Any:
+        if self.items:
+            return self.items.pop(0)
+        if self.error is not None:
+            raise self.error
+        raise StopIteration
+
+
+@pytest.mark.parametrize("error", [None, KeyError("boom")])
+def test_an_end_in_the_batch_of_a_refused_pair_comes_after_it(error: Exception | None) -> None:
+    # The refused pair and the iterator's end (or error) are in one batch: the pair is folded
+    # in Python, then the loop ends (or raises) as a for loop would.
+    items = [("a", INT64_MAX), ("b", 2), ("a", 1), ("b", 3)]
+    expected: dict[str, int] = {}
+    for key, value in items:
+        expected[key] = expected.get(key, 0) + value
+    sums = new_str_sums()
+    assert sums is not None
+    acc: dict[Any, Any] = {}
+    _, rest = take_str_sums(sums, _Ends(items, error))
+    sums.drain_into(acc)
+    assert rest is not None
+    if error is None:
+        _python_fold(acc, rest, operator.add, None)
+    else:
+        with pytest.raises(KeyError, match="boom"):
+            _python_fold(acc, rest, operator.add, None)
+    assert acc == expected
+
+
 def test_a_sum_past_int64_hands_the_pair_back_unchanged() -> None:
     sums = new_str_sums()
     assert sums is not None
