@@ -8,8 +8,7 @@ leave for the shuffle, once per distinct value rather than once per record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -88,12 +87,6 @@ class ArrowCounts:
     def __len__(self) -> int:
         """Rows of partial counts (pending columns are not counted yet: see `pending_bytes`)."""
         return sum(part.num_rows for part in self._parts)
-
-    def drain(self) -> Iterator[tuple[Any, int]]:
-        """All ``(value, count)`` pairs, emptying the counts."""
-        table = self.take()
-        if table is not None:
-            yield from zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True)
 
     def take(self) -> pa.Table | None:
         """All counts as a table of ``key`` (the values) and ``value`` (their counts),

@@ -111,6 +111,11 @@ class CombineWriter(ShuffleWriter):
     def _strs_held(self) -> bool:
         return self.strs is not None and len(self.strs) > 0
 
+    @property
+    def _no_arrow_counts(self) -> bool:
+        """Whether no table of counts is held: C sums may then cross as a table alone."""
+        return not len(self.arrow) and not self.arrow.pending_bytes
+
     def _take_strs(self, items: Iterator[Any]) -> tuple[int, Iterator[Any] | None]:
         """Sum `items` in the C table while it holds them and `acc` is empty; returns how
         many it took and what is left for `acc` (None: nothing), the table's sums moved
@@ -186,8 +191,8 @@ class CombineWriter(ShuffleWriter):
             assert self.strs is not None
             # Budgeted as the dict a spill of records makes of them (~5x the bytes of the
             # table's arrays), unless they may cross as a table (see `_flush`).
-            alone = not len(self.arrow) and not self.arrow.pending_bytes
-            tables_ok = alone and ("pyarrow" in sys.modules or self.limit >= TABLE_MIN_BYTES)
+            may_cross = "pyarrow" in sys.modules or self.limit >= TABLE_MIN_BYTES
+            tables_ok = self._no_arrow_counts and may_cross
             held = len(self.strs)
             # A table's spill reorders a copy of it by partition: twice its arrays at the peak.
             strs = 2 * self.strs.nbytes if tables_ok else self._dict_bytes(held)
@@ -199,10 +204,9 @@ class CombineWriter(ShuffleWriter):
             return self._flush_table(writer, table)
         if self._strs_held:
             assert self.strs is not None
-            alone = not len(self.arrow) and not self.arrow.pending_bytes
             # Many keys cross as a table (partitioned, sorted and framed in C++; the reducers
             # sum them as tables); a few stay records: importing pyarrow costs a worker more.
-            if alone and self._worth_a_table():
+            if self._no_arrow_counts and self._worth_a_table():
                 table = arrow_sums.table_of_buffers(*self.strs.take_buffers())
                 return self._flush_table(writer, table)
             self._strs_to_acc()
@@ -210,7 +214,7 @@ class CombineWriter(ShuffleWriter):
             self.stats.records += sum(self.acc.values())
         pairs: Iterable[tuple[Any, Any]] = self.acc.items()
         counted: list[tuple[Any, Any]] = []
-        counts = self.arrow.take() if len(self.arrow) or self.arrow.pending_bytes else None
+        counts = None if self._no_arrow_counts else self.arrow.take()
         if counts is not None:
             table = None if self.acc else arrow_sums.summable(counts)
             if table is not None:  # counted as tables alone: they go on as tables
