@@ -540,13 +540,6 @@ fail:
     return NULL;
 }
 
-static PyObject *StrSums_clear(StrSums *self, PyObject *Py_UNUSED(ignored)) {
-    if (reset(self) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 static PyObject *StrSums_nbytes(StrSums *self, void *Py_UNUSED(closure)) {
     size_t n = (self->mask + 1) * sizeof(uint64_t) + (self->cap + 1) * sizeof(int32_t) +
                self->cap * sizeof(int64_t) + self->data_cap;
@@ -591,7 +584,6 @@ static PyMethodDef StrSums_methods[] = {
     {"take_buffers", (PyCFunction)StrSums_take_buffers, METH_NOARGS,
      "take_buffers(): (offsets, data, values), Arrow's layout of the keys and sums, as "
      "buffers handed over without a copy; the table starts again empty."},
-    {"clear", (PyCFunction)StrSums_clear, METH_NOARGS, "clear(): drop every key."},
     {NULL, NULL, 0, NULL},
 };
 
