@@ -21,12 +21,14 @@ from gristmill.plan.logical import ShuffleKind, ShuffleSpec
 from gristmill.shuffle import spare
 from gristmill.shuffle.order import Family
 from gristmill.shuffle.runfile import (
+    HAS_PREADV,
     FrameInfo,
     ReadTally,
     RunInfo,
     RunWriter,
     read_frames,
     read_index,
+    read_rows_into,
 )
 from gristmill.shuffle.writer import FRAME_BYTES, KeySampler, MapOutput, ShuffleWriter
 
@@ -314,9 +316,11 @@ def read_block_partition(
     lo, hi = key_range(bounds, partition)
     chosen = [(run, overlapping(run.path, key_size, lo, hi)) for run in runs]
     rows = sum(f.count for _, frames in chosen for f in frames)
-    streams = [_trimmed(run, frames, lo, hi, tally=tally) for run, frames in chosen if frames]
     if rows * record_size <= memory * IN_MEMORY_SHARE:
-        return _sort_at_once(streams, rows, record_size, key_size)
+        return _sort_at_once(
+            chosen, rows, (lo, hi), tally=tally, record_size=record_size, key_size=key_size
+        )
+    streams = [_trimmed(run, frames, lo, hi, tally=tally) for run, frames in chosen if frames]
     spare.drop()  # a partition too big to gather needs the memory a spare would hold
     return _merge_windows(streams, key_size)
 
@@ -391,24 +395,67 @@ def _trimmed(
 
 
 def _sort_at_once(
-    streams: list[Iterator[Block]], rows: int, record_size: int, key_size: int
+    chosen: list[tuple[RunInfo, list[FrameInfo]]],
+    rows: int,
+    bounds: tuple[Any, Any],
+    *,
+    tally: ReadTally | None,
+    record_size: int,
+    key_size: int,
 ) -> Iterator[Block]:
+    """The partition's rows in `chosen` (at most `rows`), gathered into one buffer in run
+    order and sorted; the stable sort of concatenated sorted runs is near-linear."""
     import numpy as np
 
     gathered = spare.borrow(rows, record_size)
-    data = gathered
     filled = 0
-    for stream in streams:  # run order: the stable sort then breaks ties by run
-        for block in stream:
-            data[filled : filled + len(block)] = block
-            filled += len(block)
-    data = data[:filled]
+    for run, frames in chosen:
+        if frames:
+            filled += _gather_run(run, frames, bounds, gathered[filled:], tally)
+    data = gathered[:filled]
     order = runs_order(data, key_size)
     step = max(1, OUT_BYTES // record_size)
     for start in range(0, filled, step):
         yield np.take(data, order[start : start + step], axis=0)
     del data
     spare.give_back(gathered)  # the blocks handed out are copies
+
+
+def _gather_run(
+    run: RunInfo,
+    frames: list[FrameInfo],
+    bounds: tuple[Any, Any],
+    out: Block,
+    tally: ReadTally | None,
+) -> int:
+    """Put the rows of `frames` with keys in ``[lo, hi)`` at the start of `out`; their count.
+
+    Frames are read straight into `out` (`read_rows_into`) but for a first frame that starts
+    below `lo`, which is read and trimmed; a last frame reaching `hi` is read whole and its
+    rows from `hi` on left out (they lie at the end)."""
+    import numpy as np
+
+    lo, hi = bounds
+    filled = 0
+    if run.packed or not HAS_PREADV:
+        for block in _trimmed(run, frames, lo, hi, tally=tally):
+            out[filled : filled + len(block)] = block
+            filled += len(block)
+        return filled
+    if lo is not None and frames[0].first_key < lo:
+        for block in _trimmed(run, frames[:1], lo, hi, tally=tally):
+            out[filled : filled + len(block)] = block
+            filled += len(block)
+        frames = frames[1:]
+        if not frames:
+            return filled
+    size = run.record_size
+    got = read_rows_into(run.path, frames, out[filled:].reshape(-1), size, tally) // size
+    last = frames[-1]
+    if hi is not None and last.last_key >= hi:  # only the last frame can reach `hi`
+        tail = out[filled + got - last.count : filled + got]
+        got -= last.count - int(np.searchsorted(key_column(tail, run.key_size), hi, "left"))
+    return filled + got
 
 
 def _merge_windows(streams: list[Iterator[Block]], key_size: int) -> Iterator[Block]:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import pickle
 import struct
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import lz4.block
 import xxhash
@@ -43,11 +44,14 @@ _TRAILER = struct.Struct("<Q8s")  # index offset, magic
 _MAGIC = b"GMRUN003"
 _checksum = xxhash.xxh3_64_intdigest
 # Small frames (sorted runs cut them to an eighth of a reducer's slice) would cost a syscall
-# each, and under dirty-page pressure every write is throttled on its own: writes go through
-# a 1MB buffer, and adjacent frames are read in spans of up to 256KB, the largest frame, so
-# a k-way merge holding one span per run needs no more memory than with one frame per run.
+# each, and under dirty-page pressure every write is throttled on its own: frames are written
+# in batches of up to 1MB with one `writev`, from where they lie (a buffered file copied every
+# frame into its buffer first: 6% of a 1GB sort's user CPU). Adjacent frames are read in spans
+# of up to 256KB, the largest frame, so a k-way merge holding one span per run needs no more
+# memory than with one frame per run.
 WRITE_BUFFER = 1 << 20
 READ_SPAN = 256 * 1024
+WRITE_PIECES = 512  # buffers per writev, below every platform's IOV_MAX (1024 on Linux)
 
 
 class CorruptShuffleError(GristmillError):
@@ -87,8 +91,55 @@ class ReadTally:
     bytes: int = 0
 
 
+class _Gather:
+    """An append-only file that holds the buffers it is given and writes them `WRITE_BUFFER`
+    bytes at a time with one `os.writev`, not copying them: a caller must not change a
+    buffer after handing it over."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
+        self._pending: list[Any] = []
+        self._pending_bytes = 0
+        self.position = 0  # bytes written and pending: where the next write lands
+
+    def write(self, data: Any) -> None:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        self.position += len(data)
+        if self._pending_bytes >= WRITE_BUFFER or len(self._pending) >= WRITE_PIECES:
+            self.flush()
+
+    def flush(self) -> None:
+        pieces = [memoryview(p).cast("B") for p in self._pending]
+        self._pending, self._pending_bytes = [], 0
+        fd = self._file.fileno()
+        while pieces:
+            written = os.writev(fd, pieces)
+            if not written:
+                raise OSError(errno.EIO, f"{self._file.name}: nothing written")
+            while pieces and written >= len(pieces[0]):  # a short write: go on after it
+                written -= len(pieces[0])
+                pieces.pop(0)
+            if pieces and written:
+                pieces[0] = pieces[0][written:]
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._file.close()
+
+    def discard(self) -> None:
+        self._pending, self._pending_bytes = [], 0
+        self._file.close()
+
+
 class RunWriter:
-    """Appends frames to a new run file; `close()` writes the index and returns `RunInfo`."""
+    """Appends frames to a new run file; `close()` writes the index and returns `RunInfo`.
+
+    A block frame's rows are written from where they lie, up to `WRITE_BUFFER` bytes later:
+    they must not change after `write_frame` (the columnar sort hands over new arrays).
+    """
 
     def __init__(
         self,
@@ -103,7 +154,7 @@ class RunWriter:
         self._keep_keys = keep_keys
         self._layout = (record_size, key_size)
         self._compress = compress or not record_size  # pickled frames always are
-        self._file: IO[bytes] = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 - closed in close()
+        self._file = _Gather(path)
         self._frames: list[FrameInfo] = []
         self._records = 0
 
@@ -121,7 +172,7 @@ class RunWriter:
             frame = _TableFrame(records) if is_table(records) else records
             raw = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
         packed = lz4.block.compress(raw, store_size=False) if self._compress else raw
-        offset = self._file.tell()
+        offset = self._file.position
         with space_checked(self.path, "scratch directory"):
             disk_full("scratch_full")
             self._file.write(_HEADER.pack(len(packed), len(raw), _checksum(packed)))
@@ -136,11 +187,11 @@ class RunWriter:
         self._records += len(records)
 
     def close(self, *, family: Hashable = TOTAL) -> RunInfo:
-        index_offset = self._file.tell()
+        index_offset = self._file.position
         with space_checked(self.path, "scratch directory"):
             self._file.write(pickle.dumps(self._frames, protocol=pickle.HIGHEST_PROTOCOL))
             self._file.write(_TRAILER.pack(index_offset, _MAGIC))
-            size = self._file.tell()
+            size = self._file.position
             self._file.close()
         packed = self._compress and self._layout[0] > 0  # as `RunInfo.packed` means it
         return RunInfo(self.path, family, size, self._records, *self._layout, packed=packed)
@@ -149,7 +200,7 @@ class RunWriter:
         """Remove the partial run. On a full disk the buffered bytes cannot be flushed: closing
         fails but still releases the file, and the file is removed all the same."""
         try:
-            self._file.close()
+            self._file.discard()
         except OSError:
             pass
         finally:
@@ -226,6 +277,74 @@ def read_frames(
                     yield _rows(rows, raw_len, record_size, path, frame.offset)
                 else:
                     yield pickle.loads(_unpack(packed, raw_len, path, frame.offset))
+
+
+def read_rows_into(
+    path: str,
+    frames: list[FrameInfo],
+    out: Any,
+    record_size: int,
+    tally: ReadTally | None = None,
+) -> int:
+    """Read the rows of uncompressed block frames `frames` of run `path` one after another into
+    `out` (a writable buffer), checksums verified there; returns the bytes filled.
+
+    Each span of adjacent frames is one `preadv`: headers land in a scratch buffer and rows
+    where they belong, so the kernel's copy is the only one (`read_frames` then a copy into
+    place moved every row twice). Needs `os.preadv` (`HAS_PREADV`).
+    """
+    view = memoryview(out).cast("B")
+    filled = 0
+    with open(path, "rb", buffering=0) as f:
+        for span in _spans(frames):
+            heads = bytearray(_HEADER.size * len(span))
+            pieces: list[Any] = []
+            at = filled
+            for i, frame in enumerate(span):
+                size = frame.length - _HEADER.size
+                if size < 0 or at + size > len(view) or size != frame.count * record_size:
+                    raise CorruptShuffleError(
+                        f"{path}@{frame.offset}: not a block of {frame.count} "
+                        f"{record_size}-byte rows"
+                    )
+                pieces += [memoryview(heads)[i * _HEADER.size : (i + 1) * _HEADER.size]]
+                pieces += [view[at : at + size]]
+                at += size
+            got = _preadv_all(f.fileno(), pieces, span[0].offset)
+            for i, frame in enumerate(span):
+                size = frame.length - _HEADER.size
+                if got < frame.length:
+                    raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
+                got -= frame.length
+                if tally is not None:
+                    tally.bytes += frame.length
+                packed_len, raw_len, digest = _HEADER.unpack_from(heads, i * _HEADER.size)
+                rows = view[filled : filled + size]
+                if packed_len != size or raw_len != size or _checksum(rows) != digest:
+                    raise CorruptShuffleError(
+                        f"{path}@{frame.offset}: shuffle block checksum mismatch"
+                    )
+                filled += size
+    return filled
+
+
+HAS_PREADV = hasattr(os, "preadv")
+
+
+def _preadv_all(fd: int, pieces: list[Any], offset: int) -> int:
+    """`os.preadv` until `pieces` are full or the file ends; the bytes read."""
+    total = 0
+    while pieces:
+        got = os.preadv(fd, pieces, offset + total)
+        if not got:
+            break
+        total += got
+        while pieces and got >= len(pieces[0]):  # a short read: go on after it
+            got -= len(pieces[0])
+            pieces = pieces[1:]
+        if pieces and got:
+            pieces[0] = pieces[0][got:]
+    return total
 
 
 class _TableFrame:

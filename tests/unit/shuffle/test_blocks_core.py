@@ -17,7 +17,13 @@ from gristmill.plan.stages import ShuffleOutput
 from gristmill.shuffle import blocks
 from gristmill.shuffle.blocks import BlockSortWriter, key_order, read_block_partition, runs_order
 from gristmill.shuffle.ranges import choose_boundaries
-from gristmill.shuffle.runfile import ReadTally, RunInfo
+from gristmill.shuffle.runfile import (
+    CorruptShuffleError,
+    ReadTally,
+    RunInfo,
+    read_index,
+    read_rows_into,
+)
 
 
 def _records(n: int, size: int, seed: int) -> np.ndarray:
@@ -39,14 +45,20 @@ def test_key_order_is_a_stable_bytewise_sort(key_size: int) -> None:
 
 
 def _write_runs(
-    rows: np.ndarray, tmp: Path, key_size: int, partitions: int, memory: int
+    rows: np.ndarray,
+    tmp: Path,
+    key_size: int,
+    partitions: int,
+    memory: int,
+    *,
+    compress: bool = False,
 ) -> tuple[tuple[RunInfo, ...], tuple[Any, ...]]:
     spec = ShuffleSpec(ShuffleKind.SORT, partitions, sort_key=PrefixKey(key_size))
     output = ShuffleOutput(0, spec, partitions)
     runs: list[RunInfo] = []
     samples: list[Any] = []
     for index, part in enumerate(np.array_split(rows, 3)):  # three map tasks
-        writer = BlockSortWriter(output, index, str(tmp), memory)
+        writer = BlockSortWriter(output, index, str(tmp), memory, compress_blocks=compress)
         for start in range(0, len(part), 700):
             writer.write_batch(part[start : start + 700])
         out = writer.close()
@@ -57,16 +69,67 @@ def _write_runs(
 
 
 @pytest.mark.parametrize("memory", [64 * 1024**2, 200_000])  # sort at once / windowed merge
-def test_partitions_concatenate_to_the_sorted_input(tmp_path: Path, memory: int) -> None:
+@pytest.mark.parametrize("read", ["preadv", "copy", "compressed"])  # how frames reach the buffer
+def test_partitions_concatenate_to_the_sorted_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory: int, read: str
+) -> None:
+    monkeypatch.setattr(blocks, "HAS_PREADV", read == "preadv")
     rows = _records(30_000, 20, seed=7)
-    runs, bounds = _write_runs(rows, tmp_path, 10, 4, 300_000)
+    runs, bounds = _write_runs(rows, tmp_path, 10, 4, 300_000, compress=read == "compressed")
     assert len(runs) > 3  # the small map budget forced spills
+    assert all(run.packed == (read == "compressed") for run in runs)
+    tally = ReadTally()
     out = [
-        block.tobytes() for p in range(4) for block in read_block_partition(runs, bounds, p, memory)
+        block.tobytes()
+        for p in range(4)
+        for block in read_block_partition(runs, bounds, p, memory, tally)
     ]
     records = [r.tobytes() for r in rows]
     expected = sorted(records, key=lambda r: r[:10])
     assert b"".join(out) == b"".join(expected)
+    # Every frame overlapping a partition is read and counted whole, whichever way.
+    assert sum(run.bytes for run in runs) <= tally.bytes <= 2 * sum(run.bytes for run in runs)
+
+
+def test_a_corrupt_or_truncated_frame_read_in_place_names_the_run_and_offset(
+    tmp_path: Path,
+) -> None:
+    rows = _records(20_000, 20, seed=5)
+    runs, bounds = _write_runs(rows, tmp_path, 10, 1, 64 * 1024**2)
+    run = runs[0]
+    frames = read_index(run.path)
+    middle = frames[len(frames) // 2]
+    with open(run.path, "r+b") as f:  # one byte of a row in a middle frame, read in place
+        f.seek(middle.offset + 16 + 5)
+        byte = f.read(1)
+        f.seek(middle.offset + 16 + 5)
+        f.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(CorruptShuffleError, match=f"@{middle.offset}: .*checksum"):
+        list(read_block_partition(runs, bounds, 0, 64 * 1024**2))
+    with open(run.path, "r+b") as f:
+        f.truncate(middle.offset + 20)
+    out = np.empty(sum(f.count for f in frames) * 20, dtype=np.uint8)
+    with pytest.raises(CorruptShuffleError, match=f"@{middle.offset}: truncated"):
+        read_rows_into(run.path, frames, out, 20)
+
+
+def test_rows_read_in_place_survive_short_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _records(20_000, 20, seed=9)
+    runs, bounds = _write_runs(rows, tmp_path, 10, 3, 64 * 1024**2)
+    expected = [
+        b.tobytes() for p in range(3) for b in read_block_partition(runs, bounds, p, 1 << 26)
+    ]
+    real = os.preadv
+
+    def short(fd: int, buffers: list[Any], offset: int) -> int:  # at most 1000 bytes a call
+        first = buffers[0]
+        return real(fd, [first[: min(len(first), 1000)]], offset)
+
+    monkeypatch.setattr(os, "preadv", short)
+    got = [b.tobytes() for p in range(3) for b in read_block_partition(runs, bounds, p, 1 << 26)]
+    assert got == expected
 
 
 def test_a_hot_key_lands_in_one_partition_and_still_merges(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import errno
-import io
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gristmill.errors import DiskFullError
+from gristmill.shuffle import runfile
 from gristmill.shuffle.runfile import (
     CorruptShuffleError,
     ReadTally,
@@ -80,35 +81,60 @@ def test_a_truncated_run_names_the_first_missing_frame(tmp_path: Path) -> None:
         next(got)
 
 
-class _FullDisk(io.RawIOBase):
-    """A file on a full disk: every write fails with ENOSPC."""
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0  # nothing ever reached it
-
-    def write(self, data: Any) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
+def _full_disk(fd: int, buffers: Any) -> int:
+    raise OSError(errno.ENOSPC, "No space left on device")
 
 
 @pytest.mark.parametrize("buffer", [64, 1 << 20])  # full while writing a frame / at close
-def test_a_full_disk_is_named_and_the_partial_run_removed(tmp_path: Path, buffer: int) -> None:
-    # Frames sit in a write buffer: the disk fills while writing one or at close, and abort
-    # must still remove the file although closing it fails again (nothing can be flushed).
+def test_a_full_disk_is_named_and_the_partial_run_removed(
+    tmp_path: Path, buffer: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Frames wait to be written in batches: the disk fills while writing one or at close,
+    # and abort must still remove the file (the pending frames are dropped).
+    monkeypatch.setattr(runfile, "WRITE_BUFFER", buffer)
+    monkeypatch.setattr(os, "writev", _full_disk)
     path = tmp_path / "r.run"
     writer = RunWriter(str(path))
-    writer._file.close()
-    writer._file = io.BufferedWriter(_FullDisk(), buffer_size=buffer)
     with pytest.raises(DiskFullError, match="no space left in scratch directory"):
-        writer.write_frame(0, [("a", 1)] * 100)
+        writer.write_frame(0, [(str(i), i) for i in range(1000)])  # lz4: more than 64 bytes
+        assert buffer > 64  # a small batch was written with the frame
         writer.close(family="str")
     writer.abort()  # does not raise
     assert not path.exists()
+
+
+def test_frames_written_in_batches_read_back_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of a few frames, each writev cut short after 100 bytes: every byte still lands
+    # once, in order (the oracle: the frames as written one by one with the batch off).
+    import numpy as np
+
+    real = os.writev
+    calls = []
+
+    def short(fd: int, buffers: list[Any]) -> int:
+        calls.append(len(buffers))
+        flat = b"".join(bytes(b) for b in buffers)
+        return real(fd, [flat[:100]])
+
+    rng = np.random.default_rng(3)
+    blocks = [rng.integers(0, 256, (n, 100), dtype=np.uint8) for n in (1, 30, 7, 64, 2)]
+    outputs = []
+    for batch, writev in ((1, real), (5000, short)):
+        monkeypatch.setattr(runfile, "WRITE_BUFFER", batch)
+        monkeypatch.setattr(os, "writev", writev)
+        path = tmp_path / f"b{batch}.run"
+        writer = RunWriter(str(path), record_size=100, key_size=10)
+        for block in blocks:
+            writer.write_frame(0, block, keys=(block[0, :10].tobytes(), block[-1, :10].tobytes()))
+        info = writer.close(family="bytes")
+        assert info.bytes == path.stat().st_size
+        got = list(read_frames(str(path), read_index(str(path)), record_size=100))
+        assert [g.tobytes() for g in got] == [b.tobytes() for b in blocks]
+        outputs.append(path.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert max(calls) > 2  # batches of several buffers were written with one call
 
 
 def test_block_frames_are_stored_as_they_are_and_checksummed(tmp_path: Path) -> None:
