@@ -366,12 +366,11 @@ def overlapping(path: str, key_size: int, lo: Any, hi: Any) -> list[FrameInfo]:
     if hi is not None:  # past the last frame whose first key is below hi
         end = int(np.searchsorted(np.frombuffer(index.first, dtype=kind), hi, "left"))
     k = key_size
-    chosen = []
-    for i in range(start, end):
-        offset, length, count = (int(v) for v in index.frames[i])
-        first, last = index.first[i * k : (i + 1) * k], index.last[i * k : (i + 1) * k]
-        chosen.append(FrameInfo(0, offset, length, count, first, last))
-    return chosen
+    first, last = index.first, index.last
+    return [  # tolist: one C call for the Python ints (a 10GB sort builds 400k of these)
+        FrameInfo(0, offset, length, count, first[i * k : i * k + k], last[i * k : i * k + k])
+        for i, (offset, length, count) in enumerate(index.frames[start:end].tolist(), start)
+    ]
 
 
 def _trimmed(
@@ -431,8 +430,9 @@ def _gather_run(
     """Put the rows of `frames` with keys in ``[lo, hi)`` at the start of `out`; their count.
 
     Frames are read straight into `out` (`read_rows_into`) but for a first frame that starts
-    below `lo`, which is read and trimmed; a last frame reaching `hi` is read whole and its
-    rows from `hi` on left out (they lie at the end)."""
+    below `lo`, which is read into a scratch block and trimmed; a last frame reaching `hi` is
+    read whole and its rows from `hi` on left out (they lie at the end). The run is opened
+    once: a reducer of a 10GB sort reads 215 runs, a few frames of each."""
     import numpy as np
 
     lo, hi = bounds
@@ -442,19 +442,28 @@ def _gather_run(
             out[filled : filled + len(block)] = block
             filled += len(block)
         return filled
-    if lo is not None and frames[0].first_key < lo:
-        for block in _trimmed(run, frames[:1], lo, hi, tally=tally):
-            out[filled : filled + len(block)] = block
-            filled += len(block)
-        frames = frames[1:]
-        if not frames:
-            return filled
-    size = run.record_size
-    got = read_rows_into(run.path, frames, out[filled:].reshape(-1), size, tally) // size
+    size, key_size = run.record_size, run.key_size
+    fd = os.open(run.path, os.O_RDONLY)
+    try:
+        if lo is not None and frames[0].first_key < lo:
+            head = np.empty((frames[0].count, size), dtype=np.uint8)
+            read_rows_into(run.path, frames[:1], head, size, tally, fd=fd)
+            keys = key_column(head, key_size)
+            start = int(np.searchsorted(keys, lo, "left"))
+            end = len(head) if hi is None else int(np.searchsorted(keys, hi, "left"))
+            filled = max(0, end - start)
+            out[:filled] = head[start : start + filled]
+            frames = frames[1:]
+            if not frames:
+                return filled
+        got = read_rows_into(run.path, frames, out[filled:].reshape(-1), size, tally, fd=fd)
+    finally:
+        os.close(fd)
+    got //= size
     last = frames[-1]
     if hi is not None and last.last_key >= hi:  # only the last frame can reach `hi`
         tail = out[filled + got - last.count : filled + got]
-        got -= last.count - int(np.searchsorted(key_column(tail, run.key_size), hi, "left"))
+        got -= last.count - int(np.searchsorted(key_column(tail, key_size), hi, "left"))
     return filled + got
 
 

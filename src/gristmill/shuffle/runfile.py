@@ -106,28 +106,29 @@ class _Gather:
         self._pending.append(data)
         self._pending_bytes += len(data)
         self.position += len(data)
-        if self._pending_bytes >= WRITE_BUFFER or len(self._pending) >= WRITE_PIECES:
-            self.flush()
+
+    @property
+    def full(self) -> bool:
+        """Whether enough is pending for one `writev`: the caller flushes then."""
+        return self._pending_bytes >= WRITE_BUFFER or len(self._pending) >= WRITE_PIECES
 
     def flush(self) -> None:
         pieces = [memoryview(p).cast("B") for p in self._pending]
         self._pending, self._pending_bytes = [], 0
         fd = self._file.fileno()
-        while pieces:
-            written = os.writev(fd, pieces)
+        first = 0
+        while first < len(pieces):
+            written = os.writev(fd, pieces[first:] if first else pieces)
             if not written:
                 raise OSError(errno.EIO, f"{self._file.name}: nothing written")
-            while pieces and written >= len(pieces[0]):  # a short write: go on after it
-                written -= len(pieces[0])
-                pieces.pop(0)
-            if pieces and written:
-                pieces[0] = pieces[0][written:]
+            while first < len(pieces) and written >= len(pieces[first]):
+                written -= len(pieces[first])
+                first += 1
+            if written:  # a short write ended inside this piece: go on after it
+                pieces[first] = pieces[first][written:]
 
     def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self._file.close()
+        self._file.close()
 
     def discard(self) -> None:
         self._pending, self._pending_bytes = [], 0
@@ -173,10 +174,10 @@ class RunWriter:
             raw = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
         packed = lz4.block.compress(raw, store_size=False) if self._compress else raw
         offset = self._file.position
-        with space_checked(self.path, "scratch directory"):
-            disk_full("scratch_full")
-            self._file.write(_HEADER.pack(len(packed), len(raw), _checksum(packed)))
-            self._file.write(packed)
+        self._file.write(_HEADER.pack(len(packed), len(raw), _checksum(packed)))
+        self._file.write(packed)
+        if self._file.full:
+            self._flush()
         first = last = None
         if keys is not None:
             first, last = keys
@@ -186,19 +187,27 @@ class RunWriter:
         self._frames.append(FrameInfo(partition, offset, length, len(records), first, last))
         self._records += len(records)
 
+    def _flush(self) -> None:
+        # The disk is touched here, once per batch of frames: so are the checks.
+        with space_checked(self.path, "scratch directory"):
+            disk_full("scratch_full")
+            self._file.flush()
+
     def close(self, *, family: Hashable = TOTAL) -> RunInfo:
         index_offset = self._file.position
-        with space_checked(self.path, "scratch directory"):
-            self._file.write(pickle.dumps(self._frames, protocol=pickle.HIGHEST_PROTOCOL))
-            self._file.write(_TRAILER.pack(index_offset, _MAGIC))
-            size = self._file.position
+        self._file.write(pickle.dumps(self._frames, protocol=pickle.HIGHEST_PROTOCOL))
+        self._file.write(_TRAILER.pack(index_offset, _MAGIC))
+        size = self._file.position
+        try:
+            self._flush()
+        finally:
             self._file.close()
         packed = self._compress and self._layout[0] > 0  # as `RunInfo.packed` means it
         return RunInfo(self.path, family, size, self._records, *self._layout, packed=packed)
 
     def abort(self) -> None:
-        """Remove the partial run. On a full disk the buffered bytes cannot be flushed: closing
-        fails but still releases the file, and the file is removed all the same."""
+        """Remove the partial run: frames not yet written are dropped (on a full disk they
+        cannot be), the file is closed and removed."""
         try:
             self._file.discard()
         except OSError:
@@ -285,46 +294,48 @@ def read_rows_into(
     out: Any,
     record_size: int,
     tally: ReadTally | None = None,
+    *,
+    fd: int | None = None,
 ) -> int:
     """Read the rows of uncompressed block frames `frames` of run `path` one after another into
-    `out` (a writable buffer), checksums verified there; returns the bytes filled.
+    `out` (a writable buffer), checksums verified there; returns the bytes filled. `fd`: the
+    run, already open (a reducer reading it twice opens it once).
 
     Each span of adjacent frames is one `preadv`: headers land in a scratch buffer and rows
     where they belong, so the kernel's copy is the only one (`read_frames` then a copy into
     place moved every row twice). Needs `os.preadv` (`HAS_PREADV`).
     """
+    if fd is None:
+        with open(path, "rb", buffering=0) as f:
+            return read_rows_into(path, frames, out, record_size, tally, fd=f.fileno())
     view = memoryview(out).cast("B")
     filled = 0
-    with open(path, "rb", buffering=0) as f:
-        for span in _spans(frames):
-            heads = bytearray(_HEADER.size * len(span))
-            pieces: list[Any] = []
-            at = filled
-            for i, frame in enumerate(span):
-                size = frame.length - _HEADER.size
-                if size < 0 or at + size > len(view) or size != frame.count * record_size:
-                    raise CorruptShuffleError(
-                        f"{path}@{frame.offset}: not a block of {frame.count} "
-                        f"{record_size}-byte rows"
-                    )
-                pieces += [memoryview(heads)[i * _HEADER.size : (i + 1) * _HEADER.size]]
-                pieces += [view[at : at + size]]
-                at += size
-            got = _preadv_all(f.fileno(), pieces, span[0].offset)
-            for i, frame in enumerate(span):
-                size = frame.length - _HEADER.size
-                if got < frame.length:
-                    raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
-                got -= frame.length
-                if tally is not None:
-                    tally.bytes += frame.length
-                packed_len, raw_len, digest = _HEADER.unpack_from(heads, i * _HEADER.size)
-                rows = view[filled : filled + size]
-                if packed_len != size or raw_len != size or _checksum(rows) != digest:
-                    raise CorruptShuffleError(
-                        f"{path}@{frame.offset}: shuffle block checksum mismatch"
-                    )
-                filled += size
+    for span in _spans(frames):
+        heads = bytearray(_HEADER.size * len(span))
+        pieces: list[Any] = []
+        at = filled
+        for i, frame in enumerate(span):
+            size = frame.length - _HEADER.size
+            if size < 0 or at + size > len(view) or size != frame.count * record_size:
+                raise CorruptShuffleError(
+                    f"{path}@{frame.offset}: not a block of {frame.count} {record_size}-byte rows"
+                )
+            pieces += [memoryview(heads)[i * _HEADER.size : (i + 1) * _HEADER.size]]
+            pieces += [view[at : at + size]]
+            at += size
+        got = _preadv_all(fd, pieces, span[0].offset)
+        for i, frame in enumerate(span):
+            size = frame.length - _HEADER.size
+            if got < frame.length:
+                raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
+            got -= frame.length
+            if tally is not None:
+                tally.bytes += frame.length
+            packed_len, raw_len, digest = _HEADER.unpack_from(heads, i * _HEADER.size)
+            rows = view[filled : filled + size]
+            if packed_len != size or raw_len != size or _checksum(rows) != digest:
+                raise CorruptShuffleError(f"{path}@{frame.offset}: shuffle block checksum mismatch")
+            filled += size
     return filled
 
 
@@ -375,7 +386,7 @@ def _check_block(records: Any, record_size: int) -> None:
     shape: tuple[int, ...] = tuple(getattr(records, "shape", ()))
     flags = getattr(records, "flags", None)
     if (
-        str(getattr(records, "dtype", "")) != "uint8"
+        getattr(getattr(records, "dtype", None), "char", "") != "B"  # uint8 (str() is slow)
         or len(shape) != 2  # rows x bytes
         or shape[1] != record_size
         or flags is None

@@ -91,6 +91,26 @@ def test_partitions_concatenate_to_the_sorted_input(
     assert sum(run.bytes for run in runs) <= tally.bytes <= 2 * sum(run.bytes for run in runs)
 
 
+@pytest.mark.parametrize("read", ["preadv", "copy"])
+def test_partitions_inside_one_frame_are_cut_at_both_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read: str
+) -> None:
+    # Frames of 1,000 rows and 30 partitions of ~330 rows: most partitions start and end
+    # inside one frame of each run, so the first frame read is trimmed on both sides.
+    monkeypatch.setattr(blocks, "HAS_PREADV", read == "preadv")
+    monkeypatch.setattr(blocks, "MIN_FRAME_BYTES", 20_000)
+    monkeypatch.setattr(blocks, "FRAME_BYTES", 20_000)
+    rows = _records(10_000, 20, seed=13)
+    runs, bounds = _write_runs(rows, tmp_path, 10, 30, 64 * 1024**2)
+    parts = [
+        b"".join(b.tobytes() for b in read_block_partition(runs, bounds, p, 1 << 26))
+        for p in range(30)
+    ]
+    expected = sorted((r.tobytes() for r in rows), key=lambda r: r[:10])
+    assert b"".join(parts) == b"".join(expected)
+    assert sum(1 for part in parts if part) > 20  # the bounds really split the frames
+
+
 def test_a_corrupt_or_truncated_frame_read_in_place_names_the_run_and_offset(
     tmp_path: Path,
 ) -> None:
