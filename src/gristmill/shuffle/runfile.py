@@ -51,7 +51,9 @@ _checksum = xxhash.xxh3_64_intdigest
 # memory than with one frame per run.
 WRITE_BUFFER = 1 << 20
 READ_SPAN = 256 * 1024
-WRITE_PIECES = 512  # buffers per writev, below every platform's IOV_MAX (1024 on Linux)
+MAX_PIECES = 512  # buffers per writev or preadv, below every platform's IOV_MAX (1024 on Linux)
+HAS_PREADV = hasattr(os, "preadv")  # else block frames are read, then copied into place
+HAS_WRITEV = hasattr(os, "writev")  # else one write per piece
 
 
 class CorruptShuffleError(GristmillError):
@@ -110,7 +112,7 @@ class _Gather:
     @property
     def full(self) -> bool:
         """Whether enough is pending for one `writev`: the caller flushes then."""
-        return self._pending_bytes >= WRITE_BUFFER or len(self._pending) >= WRITE_PIECES
+        return self._pending_bytes >= WRITE_BUFFER or len(self._pending) >= MAX_PIECES
 
     def flush(self) -> None:
         pieces = [memoryview(p).cast("B") for p in self._pending]
@@ -118,7 +120,8 @@ class _Gather:
         fd = self._file.fileno()
         first = 0
         while first < len(pieces):
-            written = os.writev(fd, pieces[first:] if first else pieces)
+            batch = pieces[first : first + MAX_PIECES]
+            written = os.writev(fd, batch) if HAS_WRITEV else os.write(fd, batch[0])
             if not written:
                 raise OSError(errno.EIO, f"{self._file.name}: nothing written")
             while first < len(pieces) and written >= len(pieces[first]):
@@ -339,22 +342,19 @@ def read_rows_into(
     return filled
 
 
-HAS_PREADV = hasattr(os, "preadv")
-
-
 def _preadv_all(fd: int, pieces: list[Any], offset: int) -> int:
     """`os.preadv` until `pieces` are full or the file ends; the bytes read."""
-    total = 0
-    while pieces:
-        got = os.preadv(fd, pieces, offset + total)
+    total = first = 0
+    while first < len(pieces):
+        got = os.preadv(fd, pieces[first : first + MAX_PIECES], offset + total)
         if not got:
             break
         total += got
-        while pieces and got >= len(pieces[0]):  # a short read: go on after it
-            got -= len(pieces[0])
-            pieces = pieces[1:]
-        if pieces and got:
-            pieces[0] = pieces[0][got:]
+        while first < len(pieces) and got >= len(pieces[first]):
+            got -= len(pieces[first])
+            first += 1
+        if got:  # a short read ended inside this piece: go on after it
+            pieces[first] = pieces[first][got:]
     return total
 
 

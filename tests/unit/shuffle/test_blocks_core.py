@@ -111,6 +111,20 @@ def test_partitions_inside_one_frame_are_cut_at_both_ends(
     assert sum(1 for part in parts if part) > 20  # the bounds really split the frames
 
 
+def test_a_span_of_more_frames_than_iov_max_is_read_in_several_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One 20-byte row per frame: a 256KB span holds thousands of frames, two buffers each,
+    # past Linux's 1,024 per preadv (a review found EINVAL here).
+    monkeypatch.setattr(blocks, "MIN_FRAME_BYTES", 1)
+    monkeypatch.setattr(blocks, "FRAME_BYTES", 1)
+    rows = _records(3000, 20, seed=1)
+    runs, bounds = _write_runs(rows, tmp_path, 10, 1, 64 * 1024**2)
+    out = b"".join(b.tobytes() for b in read_block_partition(runs, bounds, 0, 64 * 1024**2))
+    expected = sorted((r.tobytes() for r in rows), key=lambda r: r[:10])
+    assert out == b"".join(expected)
+
+
 def test_a_corrupt_or_truncated_frame_read_in_place_names_the_run_and_offset(
     tmp_path: Path,
 ) -> None:

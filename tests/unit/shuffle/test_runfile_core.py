@@ -121,10 +121,11 @@ def test_frames_written_in_batches_read_back_in_order(
     rng = np.random.default_rng(3)
     blocks = [rng.integers(0, 256, (n, 100), dtype=np.uint8) for n in (1, 30, 7, 64, 2)]
     outputs = []
-    for batch, writev in ((1, real), (5000, short)):
+    for batch, writev, has_writev in ((1, real, True), (5000, short, True), (5000, real, False)):
         monkeypatch.setattr(runfile, "WRITE_BUFFER", batch)
         monkeypatch.setattr(os, "writev", writev)
-        path = tmp_path / f"b{batch}.run"
+        monkeypatch.setattr(runfile, "HAS_WRITEV", has_writev)  # False: one write a piece
+        path = tmp_path / f"b{batch}{has_writev}.run"
         writer = RunWriter(str(path), record_size=100, key_size=10)
         for block in blocks:
             writer.write_frame(0, block, keys=(block[0, :10].tobytes(), block[-1, :10].tobytes()))
@@ -133,7 +134,7 @@ def test_frames_written_in_batches_read_back_in_order(
         got = list(read_frames(str(path), read_index(str(path)), record_size=100))
         assert [g.tobytes() for g in got] == [b.tobytes() for b in blocks]
         outputs.append(path.read_bytes())
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]
     assert max(calls) > 2  # batches of several buffers were written with one call
 
 
