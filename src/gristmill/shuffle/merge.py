@@ -78,10 +78,10 @@ def spill_sorted(records: Iterator[Any], scratch: str) -> SpilledRun:
     try:
         while chunk := list(itertools.islice(records, MERGE_BATCH)):
             writer.write_frame(0, chunk)
+        writer.close()  # writes the last frames: a full disk can fail it too
     except BaseException:
         writer.abort()
         raise
-    writer.close()
     return SpilledRun(path)
 
 

@@ -103,6 +103,18 @@ def test_a_full_disk_is_named_and_the_partial_run_removed(
     assert not path.exists()
 
 
+def test_a_merge_spill_that_fills_the_disk_at_close_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its frames are small, so nothing is written before close: the disk fills there.
+    from gristmill.shuffle.merge import spill_sorted
+
+    monkeypatch.setattr(os, "writev", _full_disk)
+    with pytest.raises(DiskFullError, match="no space left in scratch directory"):
+        spill_sorted(iter([(i, "v") for i in range(100)]), str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_frames_written_in_batches_read_back_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
