@@ -377,20 +377,30 @@ def _trimmed(
     run: RunInfo, frames: list[FrameInfo], lo: Any, hi: Any, *, tally: ReadTally | None
 ) -> Iterator[Block]:
     """The frames' rows with keys in ``[lo, hi)`` (frames are sorted, so this is a slice)."""
-    import numpy as np
-
-    key_size = run.key_size
     rows_of = read_frames(
         run.path, frames, tally, record_size=run.record_size, compressed=run.packed
     )
     for frame, rows in zip(frames, rows_of, strict=True):
-        start, end = 0, len(rows)
-        if lo is not None and frame.first_key < lo:
-            start = int(np.searchsorted(key_column(rows, key_size), lo, "left"))
-        if hi is not None and frame.last_key >= hi:
-            end = int(np.searchsorted(key_column(rows, key_size), hi, "left"))
+        start, end = _in_range(rows, frame, lo, hi, run.key_size)
         if start < end:
             yield rows[start:end]
+
+
+def _in_range(rows: Block, frame: FrameInfo, lo: Any, hi: Any, key_size: int) -> tuple[int, int]:
+    """Where the keys in ``[lo, hi)`` start and end among the sorted `rows` of `frame`; its
+    first and last keys spare the search where the frame lies inside a bound."""
+    import numpy as np
+
+    start, end = 0, len(rows)
+    below = lo is not None and frame.first_key < lo
+    above = hi is not None and frame.last_key >= hi
+    if below or above:
+        keys = key_column(rows, key_size)
+        if below:
+            start = int(np.searchsorted(keys, lo, "left"))
+        if above:
+            end = int(np.searchsorted(keys, hi, "left"))
+    return start, end
 
 
 def _sort_at_once(
@@ -448,9 +458,7 @@ def _gather_run(
         if lo is not None and frames[0].first_key < lo:
             head = np.empty((frames[0].count, size), dtype=np.uint8)
             read_rows_into(run.path, frames[:1], head, size, tally, fd=fd)
-            keys = key_column(head, key_size)
-            start = int(np.searchsorted(keys, lo, "left"))
-            end = len(head) if hi is None else int(np.searchsorted(keys, hi, "left"))
+            start, end = _in_range(head, frames[0], lo, hi, key_size)
             filled = max(0, end - start)
             out[:filled] = head[start : start + filled]
             frames = frames[1:]
@@ -460,11 +468,9 @@ def _gather_run(
     finally:
         os.close(fd)
     got //= size
-    last = frames[-1]
-    if hi is not None and last.last_key >= hi:  # only the last frame can reach `hi`
-        tail = out[filled + got - last.count : filled + got]
-        got -= last.count - int(np.searchsorted(key_column(tail, key_size), hi, "left"))
-    return filled + got
+    last = frames[-1]  # only the last frame can reach `hi`; none left reaches below `lo`
+    _, end = _in_range(out[filled + got - last.count : filled + got], last, None, hi, key_size)
+    return filled + got - last.count + end
 
 
 def _merge_windows(streams: list[Iterator[Block]], key_size: int) -> Iterator[Block]:

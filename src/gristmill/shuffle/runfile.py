@@ -124,11 +124,7 @@ class _Gather:
             written = os.writev(fd, batch) if HAS_WRITEV else os.write(fd, batch[0])
             if not written:
                 raise OSError(errno.EIO, f"{self._file.name}: nothing written")
-            while first < len(pieces) and written >= len(pieces[first]):
-                written -= len(pieces[first])
-                first += 1
-            if written:  # a short write ended inside this piece: go on after it
-                pieces[first] = pieces[first][written:]
+            first = _past(pieces, first, written)
 
     def close(self) -> None:
         self._file.close()
@@ -350,12 +346,19 @@ def _preadv_all(fd: int, pieces: list[Any], offset: int) -> int:
         if not got:
             break
         total += got
-        while first < len(pieces) and got >= len(pieces[first]):
-            got -= len(pieces[first])
-            first += 1
-        if got:  # a short read ended inside this piece: go on after it
-            pieces[first] = pieces[first][got:]
+        first = _past(pieces, first, got)
     return total
+
+
+def _past(pieces: list[Any], first: int, done: int) -> int:
+    """The first of `pieces` (from `first`) that a vectored call moving `done` bytes did not
+    finish; a piece it finished in part is cut to its rest (a short read or write)."""
+    while first < len(pieces) and done >= len(pieces[first]):
+        done -= len(pieces[first])
+        first += 1
+    if done:
+        pieces[first] = pieces[first][done:]
+    return first
 
 
 class _TableFrame:
