@@ -258,8 +258,12 @@ def etl(orders: str, products: str, output: str, overwrite: bool, form: str, **o
 @reporting
 def streaming(args: tuple[str, ...], **opts: Any) -> None:
     """Hadoop Streaming: -input IN -output OUT -mapper CMD [-reducer CMD|NONE] [...]."""
-    from gristmill.api.streaming_cli import parse_streaming
+    from gristmill.api.streaming_cli import HELP_FLAGS, parse_streaming, streaming_help
 
+    if HELP_FLAGS.intersection(args):  # help is off so that Hadoop's options pass through
+        ctx = click.get_current_context()
+        click.echo(ctx.get_help() + "\n\n" + streaming_help(), nl=False)
+        ctx.exit(0)
     job, output, overwrite = parse_streaming(args)
     config = build_config(opts)
     _finish(job.dataset().write_text(output, overwrite=overwrite, config=config))

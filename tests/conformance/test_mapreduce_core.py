@@ -106,6 +106,24 @@ def test_wordcount_and_counters(corpus: Path, config: gm.Config) -> None:
         assert keys == sorted(keys)
 
 
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_run_returns_the_job_result(corpus: Path, tmp_path: Path, executor: str) -> None:
+    # The public way to a MapReduceJob's counters: run() with the script's command line.
+    out = tmp_path / "out"
+    args = [str(corpus), "-o", str(out), "--executor", executor, "--workers", "2"]
+    result = WordCount([*args, "--split-size", "50KB", "--no-progress"]).run()
+    expected = collections.Counter(corpus.read_text().split())
+    assert result.counters["user.words.seen"] == sum(expected.values())
+    got: collections.Counter[str] = collections.Counter()
+    for part in result.output_paths:
+        for line in Path(part).read_text().splitlines():
+            word, count = gm.decode_line(line)
+            got[word] += count
+    assert got == expected and len(result.output_paths) > 1
+    with pytest.raises(gm.errors.OutputExistsError):  # errors raise: no sys.exit
+        WordCount(args).run()
+
+
 def test_two_step_job(corpus: Path, config: gm.Config) -> None:
     got = compile_job(MostFrequentWord([]), gm.read_text(str(corpus))).collect(config=config)
     counts = collections.Counter(corpus.read_text().split())

@@ -86,9 +86,14 @@ def test_budget_exceeded_fails_and_leaves_destination_untouched(tmp_path: Path) 
     src.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(1, 101)))
     out = tmp_path / "out"
     ds = gm.read_jsonl(str(src)).map(_reject_sevens)
-    with pytest.raises(gm.JobFailedError, match="too many bad records: 14 skipped, budget 10"):
+    with pytest.raises(gm.JobFailedError, match="too many bad records: 14 skipped, budget 10") as e:
         ds.write_text(str(out), config=_cfg("inline", tmp_path, max_bad_records=10))
     assert not out.exists()
+    # No quarantine survives a failed job, so the error itself names the first bad records.
+    shown = str(e.value).splitlines()[1:]
+    assert len(shown) == 3
+    for line, n in zip(shown, (7, 14, 21), strict=True):
+        assert f"{src}, line {n} " in line and f"ValueError: seven divides {n}" in line
     with pytest.raises(gm.JobFailedError, match="too many bad records"):
         ds.write_text(str(out), config=_cfg("inline", tmp_path, max_bad_records=0.1))
     ds.write_text(str(out), config=_cfg("inline", tmp_path, max_bad_records=0.15))

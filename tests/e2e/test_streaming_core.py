@@ -162,3 +162,14 @@ def test_a_reduce_count_that_is_not_a_number_is_a_usage_error(
     done = stream("-input", str(corpus), "-output", str(tmp_path / "o"), "-mapper", "cat", *width)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "invalid int value: 'abc'" in done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--help", "-help", "-h"])
+def test_help_lists_hadoop_and_engine_options(flag: str, tmp_path: Path) -> None:
+    # Help is off in the command's own parser so Hadoop's options pass through; it must
+    # still answer, and run nothing (no output appears even with -output given).
+    done = run_cli("streaming", "-input", "x", "-output", str(tmp_path / "out"), flag)
+    assert done.returncode == 0, done.stderr
+    for option in ("-numReduceTasks", "-cmdenv", "-mapper", "--workers", "--memory"):
+        assert option in done.stdout
+    assert not (tmp_path / "out").exists()

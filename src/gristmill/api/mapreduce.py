@@ -12,10 +12,13 @@ import inspect
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gristmill.errors import UsageError
 from gristmill.runtime import context
+
+if TYPE_CHECKING:
+    from gristmill.runtime.result import JobResult
 
 PHASES = (
     "mapper",
@@ -145,6 +148,31 @@ class MapReduceJob:
         source = from_items(list(lines), partitions=partitions)
         config = Config(executor="inline", progress=False)
         return compile_job(self, source).collect(config=config)
+
+    def run(self) -> JobResult:
+        """Run as the command line given to the constructor says (inputs, ``-o``, engine
+        flags) and return the `JobResult`; its ``counters`` hold ``user.GROUP.NAME``. Errors
+        raise (`main` turns them into exit codes). Without ``-o`` the output goes to stdout.
+
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> with open(os.path.join(d, "in.txt"), "w") as f:
+        ...     _ = f.write("a b a\\n")
+        >>> class Words(MapReduceJob):
+        ...     def mapper(self, _, line):
+        ...         for word in line.split():
+        ...             self.increment_counter("words", "seen")
+        ...             yield word, 1
+        ...     def reducer(self, word, counts):
+        ...         yield word, sum(counts)
+        >>> out = os.path.join(d, "out")
+        >>> result = Words([os.path.join(d, "in.txt"), "-o", out, "--executor", "inline"]).run()
+        >>> result.counters["user.words.seen"]
+        3
+        """
+        from gristmill.api.mr_cli import run_job
+
+        return run_job(self)
 
     @classmethod
     def main(cls, argv: Sequence[str] | None = None) -> None:

@@ -41,10 +41,7 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         job = cls(args)
-        engine = job.options
-        config = config_from(vars(engine))
-        with sigterm_cancels(), Scratch("gristmill-io-", config.scratch_dir) as tmp:
-            result = _run(job, engine, config, tmp.path)
+        result = run_job(job)
     except SystemExit:
         raise
     except UsageError as exc:
@@ -59,8 +56,16 @@ def run_main(cls: type[MapReduceJob], argv: Sequence[str] | None = None) -> None
     user = {k: v for k, v in result.counters.items() if k.startswith("user.")}
     for name, value in sorted(user.items()):
         print(f"counter {name[len('user.') :]} = {value}", file=sys.stderr)
-    if engine.output:
+    if job.options.output:
         print(f"output: {result.output_path}", file=sys.stderr)
+
+
+def run_job(job: MapReduceJob) -> JobResult:
+    """Run `job` as its command line says; errors raise (`run_main` maps them to exit codes)."""
+    engine = job.options
+    config = config_from(vars(engine))
+    with sigterm_cancels(), Scratch("gristmill-io-", config.scratch_dir) as tmp:
+        return _run(job, engine, config, tmp.path)
 
 
 def _run(job: MapReduceJob, engine: argparse.Namespace, config: Config, tmp: str) -> JobResult:

@@ -33,19 +33,44 @@ def _reduces(name: str, value: str) -> int:
         raise UsageError(f"streaming: -D {name}: invalid int value: {value!r}") from None
 
 
+HELP_FLAGS = frozenset({"-h", "-help", "--help"})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gristmill streaming",
+        add_help=False,
+        description="Hadoop Streaming options (single dash, as Hadoop's, or double):",
+    )
+    _both(parser, "input", action="append", required=True, help="input path; repeatable")
+    _both(parser, "output", required=True, help="output directory")
+    _both(parser, "mapper", help="map command (stdin lines -> stdout lines); default: identity")
+    _both(parser, "reducer", help="reduce command over key-sorted lines, or NONE: map-only")
+    _both(parser, "combiner", help="combine command over sorted buffers of a map task's output")
+    _both(parser, "numReduceTasks", type=int, help="reduce tasks (0: map-only)")
+    _both(parser, "file", action="append", default=[], help="ship a file to tasks; repeatable")
+    _both(parser, "cmdenv", action="append", default=[], help="NAME=VALUE for the commands")
+    parser.add_argument(
+        "-D", action="append", default=[], dest="define", help="mapreduce.job.reduces=N"
+    )
+    parser.add_argument(
+        "--overwrite", "-overwrite", action="store_true", help="replace an existing output"
+    )
+    return parser
+
+
+def streaming_help() -> str:
+    """The Hadoop Streaming options, as ``gristmill streaming --help`` lists them.
+
+    >>> "-numReduceTasks" in streaming_help()
+    True
+    """
+    return _parser().format_help()
+
+
 def parse_streaming(args: Sequence[str]) -> tuple[StreamingJob, str, bool]:
     """The job, its output path and whether to overwrite, from Hadoop-style arguments."""
-    parser = _Parser(prog="gristmill streaming", add_help=False)
-    _both(parser, "input", action="append", required=True)
-    _both(parser, "output", required=True)
-    _both(parser, "mapper")
-    _both(parser, "reducer")
-    _both(parser, "combiner")
-    _both(parser, "numReduceTasks", type=int)
-    _both(parser, "file", action="append", default=[])
-    _both(parser, "cmdenv", action="append", default=[])
-    parser.add_argument("-D", action="append", default=[], dest="define")
-    parser.add_argument("--overwrite", "-overwrite", action="store_true")
+    parser = _parser()
     opts = parser.parse_args(list(args))
     env: list[tuple[str, str]] = []
     for item in opts.cmdenv:

@@ -11,6 +11,7 @@ from typing import IO, Any
 
 EXCERPT = 200
 COUNTER = "bad_records.skipped"
+SKIPPED_SHOWN = 3  # bad records a job failed over its budget names in its error
 
 
 class Quarantine:
@@ -38,3 +39,20 @@ class Quarantine:
             return None
         self._file.close()
         return self.path
+
+
+def skipped_lines(path: str, limit: int) -> list[str]:
+    """The first `limit` entries of quarantine file `path` as ``location: error: record``
+    lines (none if it cannot be read: the error is worth raising without them)."""
+    lines: list[str] = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for raw in f:
+                entry = json.loads(raw)
+                record = f": {entry['record']}" if "record" in entry else ""
+                lines.append(f"{entry['location']}: {entry['error']}{record}")
+                if len(lines) == limit:
+                    break
+    except (OSError, ValueError, KeyError):
+        pass
+    return lines

@@ -42,6 +42,7 @@ from gristmill.runtime.events import (
 )
 from gristmill.runtime.narrowing import Narrowing, read_progress
 from gristmill.runtime.quarantine import COUNTER as QUARANTINE_COUNTER
+from gristmill.runtime.quarantine import SKIPPED_SHOWN, skipped_lines
 from gristmill.runtime.result import JobResult, StageSummary
 from gristmill.runtime.sinks import SinkResult
 from gristmill.runtime.task import TaskFailure, TaskResult, TaskSpec
@@ -106,6 +107,7 @@ class _Driver:
     resumed: dict[int, dict[str, Any]] = field(default_factory=dict)  # final tasks already done
     crashes: dict[tuple[int, int], Narrowing] = field(default_factory=dict)  # skip mode
     bad_records: int = 0
+    skipped_sample: list[str] = field(default_factory=list)  # the first few, for the error
     records_read: int = 0
     reading: set[int] = field(default_factory=set)  # stages still to read input (not shuffle)
 
@@ -206,6 +208,9 @@ class _Driver:
         """Count a winner's skipped and read records; fail the job once over `max_bad_records`."""
         self.bad_records += result.counters.get(QUARANTINE_COUNTER, 0)
         self.records_read += result.counters.get("input.records", 0)
+        if result.quarantine is not None and len(self.skipped_sample) < SKIPPED_SHOWN:
+            self.skipped_sample += skipped_lines(result.quarantine, SKIPPED_SHOWN)
+            del self.skipped_sample[SKIPPED_SHOWN:]
         self.check_budget(result.name)
 
     def check_budget(self, where: str) -> None:
@@ -225,9 +230,11 @@ class _Driver:
         else:
             return
         if self.bad_records > budget:
+            # A failed job keeps no output, its quarantine included: show the first ones here.
+            shown = "".join(f"\n  {line}" for line in self.skipped_sample)
             raise JobFailedError(
-                f"too many bad records: {self.bad_records} skipped, budget {limit:g}{of}; "
-                f"see the quarantine of {where}"
+                f"too many bad records: {self.bad_records} skipped, budget {limit:g}{of} "
+                f"(exceeded at {where}); the first {len(self.skipped_sample)}:{shown}"
             )
 
     def spec(

@@ -199,7 +199,7 @@ def test_a_nan_inside_a_key_is_one_key_too(cfg: gm.Config) -> None:
 
 
 def test_keys_without_an_order_of_their_own_still_shuffle() -> None:
-    utc = datetime.timezone.utc
+    utc = datetime.UTC
     cases: list[list[Any]] = [
         [Color.RED, Color.BLUE, Color.RED],
         [1 + 2j, 3j, 1 + 2j],
@@ -245,7 +245,7 @@ def test_keys_group_exactly_as_a_dict_matches_them() -> None:
         [datetime.timedelta(seconds=5), np.timedelta64(5, "s")] * 3,
         [datetime.datetime(2020, 1, 1), np.datetime64("2020-01-01T00:00:00", "us")] * 3,
         # An ambiguous wall time is never equal to another zone's, at the same instant too.
-        [early, datetime.datetime(2021, 11, 7, 5, 30, tzinfo=datetime.timezone.utc), early],
+        [early, datetime.datetime(2021, 11, 7, 5, 30, tzinfo=datetime.UTC), early],
     ]
     for keys in cases:
         for a in keys:
