@@ -45,7 +45,9 @@ def stable_hash(key: Any) -> int:
         return 0x9E3779B9
     if isinstance(key, bytes):
         return zlib.crc32(key)
-    if isinstance(key, frozenset):  # hash() of a frozenset mixes its members' salted hashes
+    if isinstance(key, (frozenset, set)):  # hash() of a frozenset mixes members' salted hashes
+        # A set has no hash() but sorts and groups (as the frozenset it equals) where keys
+        # are not folded in a hash table.
         acc = 0x1F3D5B79
         for item in key:  # XOR: the same whatever order the set iterates in
             acc ^= (stable_hash(item) * 0x9E3779B97F4A7C15) & _MASK

@@ -37,6 +37,10 @@ def test_same_hash_in_a_process_with_another_hash_seed() -> None:
         assert out.stdout.strip() == str([stable_hash(k) for k in KEYS])
 
 
+def test_a_set_hashes_as_the_frozenset_it_equals() -> None:
+    assert stable_hash({"a", 1, None}) == stable_hash(frozenset({None, 1, "a"}))
+
+
 def test_equal_keys_hash_equal() -> None:
     assert stable_hash(1) == stable_hash(1.0) == stable_hash(True)  # noqa: FBT003
     assert stable_hash(0.0) == stable_hash(-0.0) == stable_hash(0)
