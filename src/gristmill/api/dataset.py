@@ -356,13 +356,20 @@ class Dataset:
         run = self._run(Sink(SinkKind.BINARY), config, output=path, overwrite=overwrite)
         return run.result  # type: ignore[no-any-return]
 
-    def explain(self, *, config: Config | None = None) -> str:
-        """Print (and return) the logical plan and the physical stages."""
+    def explain(self, *, config: Config | None = None) -> None:
+        """Print the logical plan and the physical stages (returns None, as Spark's does, so
+        a REPL does not show the plan twice).
+
+        >>> import gristmill as gm
+        >>> gm.from_items([1, 2]).map(str).explain()
+        == logical plan ==
+        ...
+        == stages ==
+        ...
+        """
         from gristmill.api.execute import plan_for
 
         cfg = config or Config.resolve()
         lines = ["== logical plan ==", *describe(self._node), "== stages =="]
         lines += plan_for(self._node, cfg).describe()
-        text = "\n".join(lines)
-        print(text)
-        return text
+        print("\n".join(lines))
