@@ -11,6 +11,7 @@ import os
 import runpy
 import shutil
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -80,8 +81,16 @@ def cli() -> None:
 @reporting
 def run(script: str, args: tuple[str, ...], **opts: Any) -> None:
     """Run SCRIPT (a Python file building a Dataset pipeline) with ARGS as its sys.argv[1:]."""
+    if script.startswith("-") and not os.path.isfile(script):
+        raise UsageError(f"no such option: {script} (options go before the script)")
     if not os.path.isfile(script):
         raise UsageError(f"no such script: {script}")
+    with open(script, "rb") as f:
+        source = f.read()
+    try:
+        compile(source, script, "exec")
+    except SyntaxError as exc:  # the script's own mistake: no traceback through click
+        raise UsageError(f"{script}, line {exc.lineno}: {exc.msg}") from None
     config = build_config(opts)
     saved = sys.argv[:]
     sys.argv = [script, *args]
@@ -89,6 +98,16 @@ def run(script: str, args: tuple[str, ...], **opts: Any) -> None:
     try:
         with use_config(config):
             runpy.run_path(script, run_name="__main__")
+    except (GristmillError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        # As `python SCRIPT` would show it: from the script's own frames, not click's.
+        tb = exc.__traceback__
+        target = os.path.abspath(script)
+        while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+        sys.exit(1)
     finally:
         sys.argv = saved
         sys.path.pop(0)
@@ -216,12 +235,20 @@ def teravalidate(inputs: tuple[str, ...], output: str, overwrite: bool, **opts: 
 @click.option("-o", "--output", required=True, help="Directory for orders.csv, products.csv.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
 @click.option("--jsonl", is_flag=True, help="Write orders.jsonl (JSON lines) instead of CSV.")
+@click.option("--overwrite", is_flag=True, help="Replace orders and products already there.")
 @reporting
-def ordersgen(size: str, output: str, seed: int, jsonl: bool) -> None:
+def ordersgen(size: str, output: str, seed: int, jsonl: bool, overwrite: bool) -> None:
     """Generate about SIZE (e.g. 100MB) of orders.csv plus products.csv (seeded)."""
     from gristmill.config import parse_size
+    from gristmill.errors import OutputExistsError, UsageError
     from gristmill.examples.orders import generate_orders
 
+    if os.path.lexists(output) and not os.path.isdir(output):
+        raise UsageError(f"{output} is not a directory (ordersgen writes files into one)")
+    names = ("orders.jsonl" if jsonl else "orders.csv", "products.csv")
+    there = [name for name in names if os.path.lexists(os.path.join(output, name))]
+    if there and not overwrite:
+        raise OutputExistsError(f"{output} already holds {', '.join(there)} (pass --overwrite)")
     written = generate_orders(output, parse_size(size), seed=seed, jsonl=jsonl)
     click.echo(f"wrote {written} bytes of orders to {output}")
 

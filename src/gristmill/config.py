@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,13 @@ class Config:
         for size in ("memory", "split_size", "broadcast_threshold"):
             if isinstance(getattr(self, size), str):
                 object.__setattr__(self, size, parse_size(getattr(self, size)))
+        for name in ("workers", "memory", "max_attempts", "split_size", "partitions"):
+            value = getattr(self, name)  # an int; a str "2" would fail later, far from here
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise UsageError(f"{name} must be an int, got {value!r}")
+        if self.split_size is not None and self.split_size < 1:
+            # Not "auto": a split of no bytes would read nothing (None sizes splits itself).
+            raise UsageError(f"split_size must be at least 1 byte, got {self.split_size}")
         if self.executor not in EXECUTORS:
             raise UsageError(f"unknown executor {self.executor!r}; choose one of {EXECUTORS}")
         if self.workers < 1:
@@ -111,7 +118,7 @@ class Config:
         if "GRISTMILL_WORKERS" in env:
             values["workers"] = _parse_number("GRISTMILL_WORKERS", env["GRISTMILL_WORKERS"], int)
         if "GRISTMILL_MEMORY" in env:
-            values["memory"] = parse_size(env["GRISTMILL_MEMORY"])
+            values["memory"] = _parse_env_size(env, "GRISTMILL_MEMORY")
         if "GRISTMILL_TASK_TIMEOUT" in env:
             values["task_timeout"] = _parse_number(
                 "GRISTMILL_TASK_TIMEOUT", env["GRISTMILL_TASK_TIMEOUT"], float
@@ -127,9 +134,9 @@ class Config:
         if _yes(env.get("GRISTMILL_COMPRESS_SORT_RUNS")):
             values["compress_sort_runs"] = True
         if "GRISTMILL_SPLIT_SIZE" in env:
-            values["split_size"] = parse_size(env["GRISTMILL_SPLIT_SIZE"])
+            values["split_size"] = _parse_env_size(env, "GRISTMILL_SPLIT_SIZE")
         if "GRISTMILL_BROADCAST_THRESHOLD" in env:
-            values["broadcast_threshold"] = parse_size(env["GRISTMILL_BROADCAST_THRESHOLD"])
+            values["broadcast_threshold"] = _parse_env_size(env, "GRISTMILL_BROADCAST_THRESHOLD")
         if "GRISTMILL_SCRATCH" in env:
             values["scratch_dir"] = env["GRISTMILL_SCRATCH"]
         base = _active[-1] if _active else cls()
@@ -141,6 +148,13 @@ class Config:
 def _yes(text: str | None) -> bool:
     """A switch variable: set and not one of the usual ways of saying no."""
     return (text or "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _parse_env_size(env: Mapping[str, str], name: str) -> int:
+    try:
+        return parse_size(env[name])
+    except UsageError as exc:
+        raise UsageError(f"{name}: {exc}") from None
 
 
 def _parse_number(name: str, text: str, kind: type[int] | type[float]) -> Any:

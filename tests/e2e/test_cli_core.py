@@ -119,6 +119,44 @@ def test_usage_errors_exit_2_without_traceback(args: list[str], tmp_path: Path) 
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["run", "syn.py"], "syn.py, line 1: invalid syntax"),
+        (["run", "--bogus", "syn.py"], "no such option: --bogus"),
+        (["example", "wordcount", "x.txt", "-o", "", "--overwrite"], "output path is empty"),
+        (["example", "wordcount", "x.txt", "-o", "afile/sub"], "afile is not a directory"),
+        (["example", "wordcount", "x.txt", "-o", "o", "--split-size", "0"], "split_size"),
+        (["example", "ordersgen", "1KB", "-o", "og"], "og already holds orders.csv"),
+        (["example", "ordersgen", "1KB", "-o", "afile"], "afile is not a directory"),
+        (["streaming", "-input", "x.txt", "-output", "o", "-file", "nope"], "-file nope: no such"),
+        (["streaming", "-input", "x.txt", "-output", "o", "-mapper", 'cat "x'], "-mapper 'cat"),
+    ],
+)
+def test_mistakes_are_usage_errors_naming_the_culprit(
+    args: list[str], says: str, tmp_path: Path
+) -> None:
+    (tmp_path / "x.txt").write_text("a b\n")
+    (tmp_path / "syn.py").write_text("def f(:\n")
+    (tmp_path / "afile").write_text("not a directory\n")
+    (tmp_path / "og").mkdir()
+    (tmp_path / "og" / "orders.csv").write_text("kept\n")
+    (tmp_path / "og" / "products.csv").write_text("kept\n")
+    done = gm(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert (tmp_path / "og" / "orders.csv").read_text() == "kept\n"
+    assert sorted(os.listdir(tmp_path)) == ["afile", "og", "syn.py", "x.txt"]  # nothing made
+
+
+def test_a_scripts_own_error_shows_its_frames_not_the_clis(tmp_path: Path) -> None:
+    (tmp_path / "s.py").write_text("def f():\n    raise ValueError('mine')\nf()\n")
+    done = gm("run", "s.py", cwd=tmp_path)
+    assert done.returncode == 1
+    assert 'File "s.py", line 3, in <module>' in done.stderr
+    assert "ValueError: mine" in done.stderr and "click" not in done.stderr
+
+
 def test_job_failure_exits_1_and_existing_output_is_kept(tmp_path: Path) -> None:
     script = tmp_path / "job.py"
     script.write_text(

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 from collections.abc import Sequence
 
 from gristmill.api.pipes import Command
@@ -84,19 +86,26 @@ def parse_streaming(args: Sequence[str]) -> tuple[StreamingJob, str, bool]:
         if name in REDUCES_KEYS:
             reduces = _reduces(name, value)
     files = tuple(opts.file)
+    for path in files:  # found now, not when a task's command cannot open it
+        if not os.path.isfile(path):
+            raise UsageError(f"streaming: -file {path}: no such file")
 
-    def command(line: str | None) -> Command | None:
+    def command(line: str | None, option: str) -> Command | None:
         if line is None or line == "NONE":
             return None
+        try:
+            shlex.split(line)  # as each task will split it
+        except ValueError as exc:
+            raise UsageError(f"streaming: -{option} {line!r}: {exc}") from None
         return Command(line, tuple(env), files=files)
 
     if reduces is not None and reduces < 0:
         raise UsageError(f"number of reduce tasks must be >= 0, got {reduces}")
     job = StreamingJob(
         tuple(opts.input),
-        command(opts.mapper),
-        command(opts.reducer),
-        command(opts.combiner),
+        command(opts.mapper, "mapper"),
+        command(opts.reducer, "reducer"),
+        command(opts.combiner, "combiner"),
         reduces,
     )
     return job, opts.output, opts.overwrite

@@ -29,6 +29,8 @@ class OutputCommitter:
     """Stages, commits or aborts the output of one job at `dest`."""
 
     def __init__(self, dest: str, job_id: str, *, overwrite: bool) -> None:
+        if not dest.strip():  # abspath("") is the working directory: never the output
+            raise UsageError(f"output path is empty: {dest!r}")
         if is_url(dest):
             raise UsageError(f"writing to URLs is not supported yet: {dest}")
         self.dest = os.path.abspath(dest)
@@ -48,6 +50,11 @@ class OutputCommitter:
             raise OutputExistsError(
                 f"output path already exists: {self.dest} (pass overwrite=True or --overwrite)"
             )
+        ancestor = os.path.dirname(self.dest)
+        while not os.path.lexists(ancestor):  # created at setup, from the nearest that exists
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            raise UsageError(f"output path {self.dest}: {ancestor} is not a directory")
 
     def setup(self, fingerprint: str, *, resume: bool = False) -> dict[int, dict[str, Any]]:
         """Lock the destination (refusing a concurrent writer), then create the staging area.
@@ -156,7 +163,7 @@ class OutputCommitter:
             os.rename(self.dest, trash)
         os.rename(self.staging, self.dest)
         if trash is not None:
-            shutil.rmtree(trash, ignore_errors=True)
+            _remove(trash)
         self._remove_orphans()
         self.lock.release()
         return [os.path.join(self.dest, str(p["name"])) for p in parts]
@@ -179,10 +186,21 @@ class OutputCommitter:
         prefix = f".{os.path.basename(self.dest)}.gristmill-"
         for entry in os.listdir(parent):
             path = os.path.join(parent, entry)
-            if entry.startswith(prefix) and os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
+            # Staging directories, and the old output of an overwrite killed before it was
+            # removed (a file, when a file was overwritten); never the lock we hold.
+            if entry.startswith(prefix) and (os.path.isdir(path) or entry.endswith(".old")):
+                _remove(path)
 
     def abort(self) -> None:
         """Remove everything staged; the destination is untouched."""
         shutil.rmtree(self.staging, ignore_errors=True)
         self.lock.release()
+
+
+def _remove(path: str) -> None:
+    """Remove a directory tree or a file (an overwritten output may have been either)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

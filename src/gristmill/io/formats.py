@@ -192,12 +192,17 @@ class CorruptFileError(InputFormatError):
     """A compressed input file is truncated or corrupt."""
 
 
-def verify_compressed(split: FileSplit) -> None:
-    """Decompress the whole file once, so a corrupt one is found before any record is used.
+def verify_compressed(split: FileSplit, fmt: Format | None = None) -> None:
+    """Decompress (or, for Parquet, decode) the whole file once, so a corrupt one is found
+    before any record is used.
 
     Compression formats check integrity only at the end of the stream; skip mode must not let
     the first half of a corrupt file into the output.
     """
+    if fmt is Format.PARQUET:
+        for _ in _read_parquet(split):
+            pass
+        return
     try:
         with open_split(split) as f:
             while f.read(1 << 20):  # nothing is kept: large reads
@@ -750,11 +755,21 @@ def _open_row_line(lines: list[str], options: dict[str, Any], sentinel: str) -> 
 
 
 def _read_parquet(split: FileSplit) -> Iterator[Batch]:
+    import pyarrow as pa
+
     from gristmill.io.parquet import read_rows
 
     check_unchanged(split)
-    for row, records in read_rows(split):
-        yield Batch(records, Origin(split.path, row, None, rows=True))
+    row = 0
+    try:
+        for row, records in read_rows(split):
+            yield Batch(records, Origin(split.path, row, None, rows=True))
+    except READ_ERRORS as exc:
+        raise _read_error(split, exc) from exc
+    except pa.ArrowException as exc:  # pyarrow names neither the file nor the row
+        raise CorruptFileError(
+            f"{split.path}: not Parquet, or corrupt after row {row}: {_reason(exc)}"
+        ) from exc
 
 
 def read_split(

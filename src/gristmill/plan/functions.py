@@ -56,6 +56,16 @@ class Tag:
     tag: int
 
     def __call__(self, pair: tuple[Any, Any]) -> tuple[Any, tuple[int, Any]]:
+        # Unpacking alone would take a 2-character str apart, or fail saying nothing of the
+        # join. (A tuple pair, the usual record, passes the first test.)
+        if (type(pair) is not tuple or len(pair) != 2) and not (
+            isinstance(pair, (tuple, list)) and len(pair) == 2
+        ):
+            side = "left" if self.tag == 0 else "right"
+            raise TypeError(
+                f"join expects (key, value) pairs; its {side} side gave "
+                f"{type(pair).__name__}: {pair!r:.200}"
+            )
         key, value = pair
         return key, (self.tag, value)
 

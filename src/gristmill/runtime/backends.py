@@ -53,7 +53,7 @@ class InlineBackend:
         spec = self._queue.popleft()
         try:
             return execute_task(spec)
-        except Exception as exc:  # KeyboardInterrupt and SystemExit propagate: that is a cancel
+        except (Exception, SystemExit) as exc:  # KeyboardInterrupt propagates: it is a cancel
             return failure_from(spec, exc)
 
     def close(self) -> None:

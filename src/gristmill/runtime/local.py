@@ -144,7 +144,7 @@ def _worker_main(conn: Connection, memory: int, driver: int) -> None:
         spare.task_start(key)
         try:
             outcome = execute_task(spec)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a user's sys.exit() fails its task only
             outcome = failure_from(spec, exc)
         spare.task_done()
         try:

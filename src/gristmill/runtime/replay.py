@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import tempfile
 
 import cloudpickle
@@ -50,11 +51,18 @@ def save(spec: TaskSpec) -> str:
     bundle_id = f"{spec.job_id}-s{spec.stage.id}-t{spec.index}"
     root = replay_root()
     os.makedirs(root, mode=0o700, exist_ok=True)
-    spec = _keep_shuffle_input(spec, os.path.join(root, f"{bundle_id}.runs"))
+    runs = os.path.join(root, f"{bundle_id}.runs")
+    try:
+        # Pickled before the file exists: a function that cannot be pickled (one closing over
+        # a lock) leaves no empty bundle behind.
+        data = cloudpickle.dumps(_keep_shuffle_input(spec, runs))
+    except BaseException:
+        shutil.rmtree(runs, ignore_errors=True)
+        raise
     path = os.path.join(root, f"{bundle_id}.task")
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(cloudpickle.dumps(spec))
+        f.write(data)
     return bundle_id
 
 

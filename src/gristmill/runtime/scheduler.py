@@ -299,8 +299,12 @@ class _Driver:
             _check_inputs_unchanged(self.graph)
         message = _failure_message(failure, failure.attempt)
         dead = self.spec(stage, failure.index, failure.attempt, sources, sink_dir)
-        bundle = replay.save(dead)
-        message += f"\n  replay this attempt in-process: gristmill replay {bundle} [--pdb]"
+        try:
+            bundle = replay.save(dead)
+        except Exception as exc:  # the task's own error is what matters: keep it, say why
+            message += f"\n  (no replay bundle: {type(exc).__name__}: {exc})"
+        else:
+            message += f"\n  replay this attempt in-process: gristmill replay {bundle} [--pdb]"
         error = DiskFullError if failure.error_type == DiskFullError.__name__ else JobFailedError
         raise error(
             message,

@@ -17,7 +17,13 @@ from typing import Any
 
 from gristmill.faults import inject
 from gristmill.io.binary import is_block
-from gristmill.io.formats import Batch, CorruptFileError, read_split, verify_compressed
+from gristmill.io.formats import (
+    Batch,
+    CorruptFileError,
+    read_split,
+    verify_compressed,
+)
+from gristmill.plan.logical import Format
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
 from gristmill.runtime.context import task_counters, task_environment
@@ -104,11 +110,14 @@ def user_traceback(exc: BaseException) -> str:
 
 def failure_from(spec: TaskSpec, exc: BaseException) -> TaskFailure:
     """Describe `exc`, raised while running `spec`, for the driver."""
+    error = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SystemExit):  # would end a worker, or escape the inline executor
+        error = f"SystemExit({exc.code!r}): a function called sys.exit() in a task; raise instead"
     return TaskFailure(
         spec.name,
         spec.index,
         spec.attempt,
-        f"{type(exc).__name__}: {exc}",
+        error,
         user_traceback(exc),
         str(getattr(exc, LOCATION_ATTR, "") or ""),
         error_type=type(exc).__name__,
@@ -121,9 +130,10 @@ def _open_input(
     if isinstance(inp, FileInput):
         split = inp.splits[part]
         counters["input.bytes"] = split.end - split.start
-        if split.compressed and spec.skip_corrupt_files:
+        whole = split.compressed or inp.format is Format.PARQUET  # a split is the whole file
+        if whole and spec.skip_corrupt_files:
             try:
-                verify_compressed(split)
+                verify_compressed(split, inp.format)
             except CorruptFileError as exc:
                 counters["corrupt_files.skipped"] = 1
                 if skip is not None:
