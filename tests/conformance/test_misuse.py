@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -132,3 +134,29 @@ def test_a_shuffle_join_names_a_record_that_is_not_a_pair(
     joined = gm.from_items(left).join(gm.from_items(right), broadcast=False)
     with pytest.raises(gm.JobFailedError, match="join expects \\(key, value\\) pairs; " + says):
         joined.collect(config=_cfg())
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda ds: ds.take("2"), "take needs an int n >= 0, got '2'"),
+        (lambda ds: ds.top(-2), "top needs an int n >= 0, got -2"),  # was an empty list
+        (lambda ds: ds.top("2"), "top needs an int n >= 0"),  # failed inside the task
+        (lambda ds: ds.union([2]), "union takes Datasets, got list"),
+        (lambda ds: gm.from_items(5), "from_items takes an iterable, got int"),  # type: ignore[arg-type]
+        (lambda ds: gm.from_items([1], partitions="2"), "partitions must be an int"),  # type: ignore[arg-type]
+        (lambda ds: gm.read_text(123), "input paths must be a str or a list of them"),  # type: ignore[arg-type]
+        (lambda ds: gm.read_binary_records("x", "100"), "record_size must be an int"),  # type: ignore[arg-type]
+    ],
+)
+def test_wrong_arguments_are_usage_errors_saying_which(
+    call: Callable[[gm.Dataset], object], says: str
+) -> None:
+    ds = gm.from_items([3, 1, 2])
+    with pytest.raises(gm.UsageError, match=re.escape(says)), gm.config.use_config(_cfg()):
+        call(ds)
+
+
+def test_paths_may_be_path_objects(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_text("a\nb\n")
+    assert gm.read_text(tmp_path / "t.txt").collect(config=_cfg()) == ["a", "b"]

@@ -35,9 +35,19 @@ BatchFormat = Literal["default", "pyarrow"]
 
 
 def _check_partitions(partitions: int | None) -> int | None:
-    if partitions is not None and partitions < 1:
-        raise UsageError(f"partitions must be at least 1, got {partitions}")
+    if partitions is not None and (not _is_int(partitions) or partitions < 1):
+        raise UsageError(f"partitions must be an int of at least 1, got {partitions!r}")
     return partitions
+
+
+def _is_int(n: object) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool)
+
+
+def _check_count(action: str, n: object) -> int:
+    if not _is_int(n) or n < 0:  # type: ignore[operator]
+        raise UsageError(f"{action} needs an int n >= 0, got {n!r}")
+    return n  # type: ignore[return-value]
 
 
 def _check_fn(fn: object, what: str) -> None:
@@ -131,6 +141,9 @@ class Dataset:
 
     def union(self, *others: Dataset) -> Dataset:
         """All records of this dataset, then all of `others` (order kept per partition)."""
+        for other in others:
+            if not isinstance(other, Dataset):
+                raise UsageError(f"union takes Datasets, got {type(other).__name__}: {other!r:.80}")
         return Dataset(Union((self._node, *(o.node for o in others))))
 
     # -- wide -----------------------------------------------------------------------------
@@ -293,14 +306,14 @@ class Dataset:
 
     def take(self, n: int, *, config: Config | None = None) -> list[Any]:
         """The first `n` records in partition order."""
-        if n < 0:
-            raise UsageError(f"take needs n >= 0, got {n}")
+        _check_count("take", n)
         return list(self._run(Sink(SinkKind.COLLECT, limit=n), config).records)
 
     def top(
         self, n: int, key: Callable[[Any], Any] | None = None, *, config: Config | None = None
     ) -> list[Any]:
         """The `n` largest records (by `key`), largest first; ties keep partition order."""
+        _check_count("top", n)
         run = self._run(Sink(SinkKind.TOP, limit=n, key=key), config)
         merged = itertools.chain.from_iterable(s.top for s in run.sinks)
         return heapq.nlargest(n, merged, key=key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -11,17 +12,21 @@ from gristmill.errors import UsageError
 from gristmill.plan.functions import PrefixKey
 from gristmill.plan.logical import FileSource, Format, ItemsSource, Source
 
+Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]  # files, dirs, globs
 
-def _paths(paths: str | Sequence[str]) -> tuple[str, ...]:
-    if isinstance(paths, str):
-        return (paths,)
+
+def _paths(paths: Paths) -> tuple[str, ...]:
+    if isinstance(paths, (str, os.PathLike)):
+        return (os.fspath(paths),)
+    if not isinstance(paths, Iterable):
+        raise UsageError(f"input paths must be a str or a list of them, got {paths!r:.80}")
     out = tuple(str(p) for p in paths)
     if not out:
         raise UsageError("no input paths given")
     return out
 
 
-def read_text(paths: str | Sequence[str], *, batch_format: BatchFormat = "default") -> Dataset:
+def read_text(paths: Paths, *, batch_format: BatchFormat = "default") -> Dataset:
     """Lines of text files (``.gz``, ``.bz2``, ``.zst`` decompressed), without line endings.
 
     Directories are read recursively; names starting with ``_`` or ``.`` are skipped. With
@@ -38,13 +43,13 @@ def read_text(paths: str | Sequence[str], *, batch_format: BatchFormat = "defaul
     return Dataset(Source(FileSource(_paths(paths), Format.TEXT, options)))
 
 
-def read_jsonl(paths: str | Sequence[str]) -> Dataset:
+def read_jsonl(paths: Paths) -> Dataset:
     """One JSON value per line (blank lines skipped); a malformed line fails naming its location."""
     return Dataset(Source(FileSource(_paths(paths), Format.JSONL)))
 
 
 def read_csv(
-    paths: str | Sequence[str],
+    paths: Paths,
     *,
     delimiter: str = ",",
     quotechar: str = '"',
@@ -150,7 +155,7 @@ def _format_options(batch_format: str) -> tuple[tuple[str, Any], ...]:
     return (("batch_format", batch_format),) if batch_format == "pyarrow" else ()
 
 
-def read_parquet(paths: str | Sequence[str]) -> Dataset:
+def read_parquet(paths: Paths) -> Dataset:
     """Rows of Parquet files as dicts (column name to value); each file is one split.
 
     Files are read a batch of rows at a time, so a file larger than memory is fine; a job
@@ -167,7 +172,7 @@ def read_parquet(paths: str | Sequence[str]) -> Dataset:
     return Dataset(Source(FileSource(_paths(paths), Format.PARQUET)))
 
 
-def read_binary_records(paths: str | Sequence[str], record_size: int) -> Dataset:
+def read_binary_records(paths: Paths, record_size: int) -> Dataset:
     """Fixed-width binary records of `record_size` bytes each (Spark's ``binaryRecords``).
 
     Records travel as numpy blocks: sorting them by ``prefix_key(n)`` and writing them with
@@ -182,8 +187,8 @@ def read_binary_records(paths: str | Sequence[str], record_size: int) -> Dataset
     ...     config=gm.Config(executor="inline", progress=False))
     [b'a1', b'b2', b'c3']
     """
-    if record_size < 1:
-        raise UsageError(f"record_size must be at least 1 byte, got {record_size}")
+    if not isinstance(record_size, int) or record_size < 1:
+        raise UsageError(f"record_size must be an int of at least 1 byte, got {record_size!r}")
     return Dataset(Source(FileSource(_paths(paths), Format.BINARY, record_size=record_size)))
 
 
@@ -209,9 +214,11 @@ def from_items(items: Iterable[Any], partitions: int | None = None) -> Dataset:
     ...     config=gm.Config(executor="inline", progress=False))
     [0, 1, 4, 9, 16]
     """
+    if not isinstance(items, Iterable):
+        raise UsageError(f"from_items takes an iterable, got {type(items).__name__}: {items!r:.80}")
     data = list(items)
     if partitions is None:
         partitions = max(min(len(data), 2), min(64, math.ceil(len(data) / 100_000)))
-    if partitions < 1:
-        raise UsageError(f"partitions must be at least 1, got {partitions}")
+    if not isinstance(partitions, int) or partitions < 1:
+        raise UsageError(f"partitions must be an int of at least 1, got {partitions!r}")
     return Dataset(Source(ItemsSource.cut(data, partitions)))
