@@ -16,7 +16,7 @@ class UsageError(GristmillError):
 
 
 class InputNotFoundError(UsageError):
-    """An input path, directory or glob does not exist."""
+    """An input path or directory does not exist (a glob may match nothing: empty input)."""
 
 
 class OutputExistsError(UsageError):

@@ -160,3 +160,19 @@ def test_wrong_arguments_are_usage_errors_saying_which(
 def test_paths_may_be_path_objects(tmp_path: Path) -> None:
     (tmp_path / "t.txt").write_text("a\nb\n")
     assert gm.read_text(tmp_path / "t.txt").collect(config=_cfg()) == ["a", "b"]
+
+
+def _fails_past_five(a: int, b: int) -> int:
+    if a + b > 5:
+        raise ValueError("past five")
+    return a + b
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+@pytest.mark.parametrize("partitions", [1, 3])  # 1: fails in the map-side combine; 3: reducer
+def test_a_failing_aggregator_names_its_key(executor: str, partitions: int) -> None:
+    pairs = [("k", 3), ("j", 1), ("k", 4)]
+    ds = gm.from_items(pairs, partitions=partitions).reduce_by_key(_fails_past_five)
+    with pytest.raises(gm.JobFailedError, match="ValueError: past five") as e:
+        ds.collect(config=_cfg(executor))
+    assert e.value.location == "key 'k'"

@@ -88,6 +88,18 @@ static PyObject *each_pair(PyObject *acc, PyObject *pairs, pair_step step, PyObj
     return loop_end(it, count);
 }
 
+/* Mark the exception the user's `add`, `create` or `+` raised with the key it was folding
+ * (`gristmill_key`), so the task's failure names it, as the Python loop does. */
+static void mark_key(PyObject *key) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && PyObject_SetAttrString(value, "gristmill_key", key) < 0) {
+        PyErr_Clear(); /* an exception that takes no attributes goes on unmarked */
+    }
+    PyErr_Restore(type, value, tb);
+}
+
 /* fold's step; args[2] is `add` (None means `+`), args[3] `create` (None: the value itself). */
 static int fold_step(PyObject *acc, PyObject *key, PyObject *value, Py_hash_t hash,
                      PyObject *const *args) {
@@ -108,6 +120,7 @@ static int fold_step(PyObject *acc, PyObject *key, PyObject *value, Py_hash_t ha
         Py_DECREF(old);
     }
     if (folded == NULL) {
+        mark_key(key);
         return -1;
     }
     int rc = SET(acc, key, folded, hash);

@@ -11,6 +11,7 @@ pass or one frame per call).
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import re
@@ -185,24 +186,47 @@ def _python_fold(
     missing = _MISSING
     get = acc.get
     n = 0
+    # A failing `+`, `add` or `create` is marked with its key (`mark_key`), as the C loop does;
+    # a try costs nothing until something raises.
     if add is operator.add and create is None:
         # The most common reducer, with `+` inlined: a C call less per record.
         if count is not None:
             for key, value in pairs:
                 old = get(key, missing)
-                acc[key] = value if old is missing else old + value
+                try:
+                    acc[key] = value if old is missing else old + value
+                except Exception as exc:
+                    mark_key(exc, key)
+                    raise
             return count
         for n, (key, value) in enumerate(pairs, 1):  # noqa: B007 (n is the count)
             old = get(key, missing)
-            acc[key] = value if old is missing else old + value
+            try:
+                acc[key] = value if old is missing else old + value
+            except Exception as exc:
+                mark_key(exc, key)
+                raise
         return n
     for n, (key, value) in enumerate(pairs, 1):  # noqa: B007
         old = get(key, missing)
-        if old is missing:
-            acc[key] = value if create is None else create(value)
-        else:
-            acc[key] = add(old, value)
+        try:
+            if old is missing:
+                acc[key] = value if create is None else create(value)
+            else:
+                acc[key] = add(old, value)
+        except Exception as exc:
+            mark_key(exc, key)
+            raise
     return n
+
+
+KEY_ATTR = "gristmill_key"  # set by the C fold too
+
+
+def mark_key(exc: BaseException, key: Any) -> None:
+    """Note on `exc` the key whose fold raised it, for the task's failure to name."""
+    with contextlib.suppress(AttributeError, TypeError):  # some exceptions take no attributes
+        setattr(exc, KEY_ATTR, key)
 
 
 def group_pairs(acc: dict[Any, list[Any]], pairs: Iterable[Any]) -> None:

@@ -39,8 +39,8 @@ def _outcome(
     acc = dict(start)
     try:
         n = run(acc, pairs)
-    except Exception as exc:  # the same failure, and what was folded before it
-        return ("raised", type(exc), str(exc), acc)
+    except Exception as exc:  # the same failure, the key it names, and what came before it
+        return ("raised", type(exc), str(exc), acc, getattr(exc, fold.KEY_ATTR, "<no key>"))
     return ("ok", n, acc, list(acc))  # list(acc): key order and the key objects kept
 
 
@@ -223,3 +223,16 @@ def test_group_iterators_that_end_with_stop_iteration_set(make: Callable[[], Any
     c = _grouping(group_pairs, make())
     assert c == _grouping(_python_group, make())
     assert c[0] == "ok"
+
+
+@pytest.mark.parametrize("loop", ["c", "python"])
+def test_a_failing_aggregator_is_marked_with_its_key(loop: str) -> None:
+    if loop == "c" and not fold.HAS_C_FOLD:
+        pytest.skip("built without a C compiler")
+    run = fold_pairs if loop == "c" else _python_fold
+    with pytest.raises(ValueError, match="three") as e:
+        run({}, [("a", 1), ("b", 2), ("b", 3)], _concat_or_fail, None)
+    assert getattr(e.value, fold.KEY_ATTR) == "b"
+    with pytest.raises(TypeError) as t:  # `+` itself: int + str
+        run({}, [("k", 1), ("k", "x")], operator.add, None)
+    assert getattr(t.value, fold.KEY_ATTR) == "k"
