@@ -176,3 +176,31 @@ def test_a_failing_aggregator_names_its_key(executor: str, partitions: int) -> N
     with pytest.raises(gm.JobFailedError, match="ValueError: past five") as e:
         ds.collect(config=_cfg(executor))
     assert e.value.location == "key 'k'"
+
+
+def _fails_on_b(x: str) -> str:
+    if x == "b":
+        raise ZeroDivisionError("no b")
+    return x
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("sort_by", "sort key of 'b'"), ("top", "top key of 'b'"), ("value_key", "value key of 'b'")],
+)
+def test_a_failing_key_function_names_its_record(executor: str, name: str, says: str) -> None:
+    cfg = _cfg(executor)
+    runs: dict[str, Callable[[], object]] = {
+        "sort_by": lambda: gm.from_items(["a", "b"]).sort_by(_fails_on_b).collect(config=cfg),
+        "top": lambda: gm.from_items(["a", "b"]).top(1, key=_fails_on_b, config=cfg),
+        "value_key": lambda: (
+            gm.from_items([("k", "a"), ("k", "b")])
+            .group_by_key(value_key=_fails_on_b)
+            .map_values(list)
+            .collect(config=cfg)
+        ),
+    }
+    with pytest.raises(gm.JobFailedError, match="ZeroDivisionError: no b") as e:
+        runs[name]()
+    assert e.value.location == says

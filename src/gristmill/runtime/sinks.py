@@ -19,6 +19,7 @@ from gristmill.io.columnar import as_records, is_table
 from gristmill.io.fs import space_checked
 from gristmill.io.parquet import ParquetPartWriter
 from gristmill.plan.sinks import Sink, SinkKind
+from gristmill.shuffle.marks import mark_failing
 from gristmill.shuffle.reader import Values
 from gristmill.shuffle.runfile import RunWriter
 
@@ -215,7 +216,12 @@ class SinkWriter:
         limit = self.sink.limit
         if self.sink.kind is SinkKind.TOP:
             combined = itertools.chain(self.result.top, batch)
-            self.result.top = heapq.nlargest(limit or 0, combined, key=self.sink.key)
+            try:
+                self.result.top = heapq.nlargest(limit or 0, combined, key=self.sink.key)
+            except Exception as exc:
+                if self.sink.key is not None:
+                    mark_failing(exc, self.sink.key, batch, "top key")
+                raise
             self.result.records = len(self.result.top)
             return
         batch = self._kept(batch)  # COUNT only counts them

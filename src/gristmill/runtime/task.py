@@ -31,7 +31,7 @@ from gristmill.runtime.narrowing import CrashNotReproduced, Isolation
 from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, Lazy, run_pipeline
 from gristmill.runtime.quarantine import Quarantine
 from gristmill.runtime.sinks import SinkResult, SinkWriter
-from gristmill.shuffle.fold import KEY_ATTR
+from gristmill.shuffle.marks import described
 from gristmill.shuffle.reader import ReduceSource, read_partition
 from gristmill.shuffle.runfile import ReadTally
 from gristmill.shuffle.writer import MapOutput, ShuffleWriter, folds, make_writer
@@ -112,9 +112,8 @@ def user_traceback(exc: BaseException) -> str:
 def failure_from(spec: TaskSpec, exc: BaseException) -> TaskFailure:
     """Describe `exc`, raised while running `spec`, for the driver."""
     error = f"{type(exc).__name__}: {exc}"
-    location = str(getattr(exc, LOCATION_ATTR, "") or "")
-    if not location and hasattr(exc, KEY_ATTR):  # an aggregation's function failed on a key
-        location = f"key {getattr(exc, KEY_ATTR)!r:.200}"
+    # A record-wise op's input record, or what an aggregation, sort or sink function had.
+    location = str(getattr(exc, LOCATION_ATTR, "") or "") or described(exc)
     if isinstance(exc, SystemExit):  # would end a worker, or escape the inline executor
         error = f"SystemExit({exc.code!r}): a function called sys.exit() in a task; raise instead"
     return TaskFailure(

@@ -11,12 +11,13 @@ pass or one frame per call).
 
 from __future__ import annotations
 
-import contextlib
 import operator
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from gristmill.shuffle.marks import mark_key
 
 if TYPE_CHECKING:
     from gristmill.shuffle._strsums import StrSums
@@ -218,15 +219,6 @@ def _python_fold(
             mark_key(exc, key)
             raise
     return n
-
-
-KEY_ATTR = "gristmill_key"  # set by the C fold too
-
-
-def mark_key(exc: BaseException, key: Any) -> None:
-    """Note on `exc` the key whose fold raised it, for the task's failure to name."""
-    with contextlib.suppress(AttributeError, TypeError):  # some exceptions take no attributes
-        setattr(exc, KEY_ATTR, key)
 
 
 def group_pairs(acc: dict[Any, list[Any]], pairs: Iterable[Any]) -> None:

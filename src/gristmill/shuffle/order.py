@@ -23,6 +23,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from gristmill.shuffle.marks import mark_failing
+
 TOTAL = "total"  # the family of a run sorted by `order_key`
 UNSORTED = "unsorted"  # a repartition's runs: never merged
 EMPTY = "empty"  # no keys: merges with any family
@@ -98,7 +100,11 @@ def pairs_family(
     family = key_family(list(map(first_of_pair, pairs)))
     if value_key is None or family == TOTAL:
         return family
-    values = key_family([value_key(pair[1]) for pair in pairs])
+    try:
+        values = key_family([value_key(pair[1]) for pair in pairs])
+    except Exception as exc:
+        mark_failing(exc, value_key, (pair[1] for pair in pairs), "value key")
+        raise
     return TOTAL if values == TOTAL else ("by value", family, values)
 
 

@@ -19,6 +19,7 @@ from gristmill.io.columnar import as_records
 from gristmill.plan.logical import ShuffleKind
 from gristmill.plan.stages import ShuffleOutput
 from gristmill.shuffle.keys import bucket_pairs
+from gristmill.shuffle.marks import mark_failing
 from gristmill.shuffle.order import (
     UNSORTED,
     Family,
@@ -220,7 +221,11 @@ class SortWriter(ShuffleWriter):
     def write_batch(self, batch: list[Any]) -> None:
         if self._sorting:
             key_fn: Callable[[Any], Any] = self.output.spec.sort_key or _identity
-            batch = [(key_fn(record), record) for record in batch]
+            try:
+                batch = [(key_fn(record), record) for record in batch]
+            except Exception as exc:
+                mark_failing(exc, key_fn, batch, "sort key")
+                raise
             picked = batch[self.sampler.picks(len(batch))]
             self.sampler.extend([pair[0] for pair in picked], len(batch))
         else:

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gristmill.shuffle import fold
+from gristmill.shuffle import fold, marks
 from gristmill.shuffle.fold import _python_fold, _python_group, fold_pairs, group_pairs
 
 needs_c = pytest.mark.skipif(not fold.HAS_C_FOLD, reason="built without a C compiler")
@@ -40,7 +40,7 @@ def _outcome(
     try:
         n = run(acc, pairs)
     except Exception as exc:  # the same failure, the key it names, and what came before it
-        return ("raised", type(exc), str(exc), acc, getattr(exc, fold.KEY_ATTR, "<no key>"))
+        return ("raised", type(exc), str(exc), acc, getattr(exc, marks.KEY_ATTR, "<no key>"))
     return ("ok", n, acc, list(acc))  # list(acc): key order and the key objects kept
 
 
@@ -232,7 +232,7 @@ def test_a_failing_aggregator_is_marked_with_its_key(loop: str) -> None:
     run = fold_pairs if loop == "c" else _python_fold
     with pytest.raises(ValueError, match="three") as e:
         run({}, [("a", 1), ("b", 2), ("b", 3)], _concat_or_fail, None)
-    assert getattr(e.value, fold.KEY_ATTR) == "b"
+    assert getattr(e.value, marks.KEY_ATTR) == "b"
     with pytest.raises(TypeError) as t:  # `+` itself: int + str
         run({}, [("k", 1), ("k", "x")], operator.add, None)
-    assert getattr(t.value, fold.KEY_ATTR) == "k"
+    assert getattr(t.value, marks.KEY_ATTR) == "k"
