@@ -16,15 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from gristmill.errors import InputFormatError
 from gristmill.io.columnar import ITEM
-from gristmill.io.formats import (
-    Batch,
-    OnBad,
-    Origin,
-    _csv_header,
-    _decode,
-    _line_blocks,
-    csv_columns,
-)
+from gristmill.io.csv_rows import _csv_header, csv_columns
+from gristmill.io.formats import Batch, OnBad, Origin, _decode, _line_blocks
 from gristmill.io.mapped import line_length, mappable, mapped_blocks, only_newlines
 from gristmill.io.splits import FileSplit
 

@@ -16,7 +16,8 @@ import gristmill as gm
 from gristmill.api.dataset import BatchFormat
 from gristmill.errors import InputFormatError, UsageError
 from gristmill.io.arrow_readers import read_csv_table, read_text_table
-from gristmill.io.formats import read_csv, read_text
+from gristmill.io.csv_rows import read_csv
+from gristmill.io.formats import read_text
 from gristmill.io.fs import list_inputs
 from gristmill.io.splits import FileSplit, split_files
 

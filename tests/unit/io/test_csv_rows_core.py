@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gristmill.errors import InputFormatError
-from gristmill.io.formats import read_csv
+from gristmill.io.csv_rows import read_csv
 from gristmill.io.fs import list_inputs
 from gristmill.io.splits import split_files
 
