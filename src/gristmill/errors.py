@@ -8,7 +8,15 @@ from __future__ import annotations
 
 
 class GristmillError(Exception):
-    """Base class of every error gristmill raises on purpose."""
+    """Base class of every error gristmill raises on purpose.
+
+    >>> import gristmill as gm
+    >>> try:
+    ...     gm.Config(workers=0)
+    ... except gm.GristmillError as exc:
+    ...     print(type(exc).__name__, exc)
+    UsageError workers must be at least 1, got 0
+    """
 
 
 class UsageError(GristmillError):

@@ -80,19 +80,44 @@ class Dataset:
         return Dataset(Narrow(self._node, Op(kind, fn, name)))
 
     def map(self, fn: Callable[[Any], Any]) -> Dataset:
-        """One output record per input record."""
+        """One output record per input record.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([1, 2, 3]).map(lambda x: x * 10).collect(config=cfg)
+        [10, 20, 30]
+        """
         return self._narrow(OpKind.MAP, fn, "map")
 
     def flat_map(self, fn: Callable[[Any], Iterable[Any]]) -> Dataset:
-        """Zero or more output records per input record."""
+        """Zero or more output records per input record.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items(["a b", "c"]).flat_map(str.split).collect(config=cfg)
+        ['a', 'b', 'c']
+        """
         return self._narrow(OpKind.FLAT_MAP, fn, "flat_map")
 
     def filter(self, fn: Callable[[Any], Any]) -> Dataset:
-        """Keep records for which `fn` is true."""
+        """Keep records for which `fn` is true.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items(range(6)).filter(lambda x: x % 2).collect(config=cfg)
+        [1, 3, 5]
+        """
         return self._narrow(OpKind.FILTER, fn, "filter")
 
     def map_partitions(self, fn: Callable[[Iterator[Any]], Iterable[Any]]) -> Dataset:
-        """`fn` receives an iterator over one partition's records and yields output records."""
+        """`fn` receives an iterator over one partition's records and yields output records.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> ds = gm.from_items(range(6), partitions=2)
+        >>> ds.map_partitions(lambda part: [sum(part)]).collect(config=cfg)
+        [3, 12]
+        """
         return self._narrow(OpKind.MAP_PARTITIONS, fn, "map_partitions")
 
     def map_batches(
@@ -125,22 +150,46 @@ class Dataset:
         return Dataset(Narrow(self._node, Op(OpKind.MAP_BATCHES, wrapped, "map_batches")))
 
     def key_by(self, fn: Callable[[Any], Any]) -> Dataset:
-        """``x -> (fn(x), x)``."""
+        """``x -> (fn(x), x)``.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items(["ab", "c"]).key_by(len).collect(config=cfg)
+        [(2, 'ab'), (1, 'c')]
+        """
         _check_fn(fn, "key_by")
         return self._narrow(OpKind.MAP, fns.KeyBy(fn), "key_by")
 
     def map_values(self, fn: Callable[[Any], Any]) -> Dataset:
-        """``(k, v) -> (k, fn(v))``."""
+        """``(k, v) -> (k, fn(v))``.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([("a", 1)]).map_values(str).collect(config=cfg)
+        [('a', '1')]
+        """
         _check_fn(fn, "map_values")
         return self._narrow(OpKind.MAP, fns.MapValues(fn), "map_values")
 
     def flat_map_values(self, fn: Callable[[Any], Iterable[Any]]) -> Dataset:
-        """``(k, v) -> (k, w) for w in fn(v)``."""
+        """``(k, v) -> (k, w) for w in fn(v)``.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([("a", "x y")]).flat_map_values(str.split).collect(config=cfg)
+        [('a', 'x'), ('a', 'y')]
+        """
         _check_fn(fn, "flat_map_values")
         return self._narrow(OpKind.FLAT_MAP, fns.FlatMapValues(fn), "flat_map_values")
 
     def union(self, *others: Dataset) -> Dataset:
-        """All records of this dataset, then all of `others` (order kept per partition)."""
+        """All records of this dataset, then all of `others` (order kept per partition).
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([1]).union(gm.from_items([2, 3])).collect(config=cfg)
+        [1, 2, 3]
+        """
         for other in others:
             if not isinstance(other, Dataset):
                 raise UsageError(f"union takes Datasets, got {type(other).__name__}: {other!r:.80}")
@@ -180,7 +229,15 @@ class Dataset:
         merge: Callable[[Any, Any], Any],
         partitions: int | None = None,
     ) -> Dataset:
-        """Per key: ``create(v)`` an accumulator, ``add(acc, v)``, ``merge(acc, acc)``."""
+        """Per key: ``create(v)`` an accumulator, ``add(acc, v)``, ``merge(acc, acc)``.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> pairs = gm.from_items([("a", 1), ("b", 5), ("a", 3)])
+        >>> pairs.combine_by_key(lambda v: [v], lambda acc, v: acc + [v], list.__add__).collect(
+        ...     config=cfg)
+        [('a', [1, 3]), ('b', [5])]
+        """
         for fn, name in ((create, "create"), (add, "add"), (merge, "merge")):
             _check_fn(fn, f"combine_by_key {name}")
         agg = Aggregator(add=add, merge=merge, create=create)
@@ -209,6 +266,12 @@ class Dataset:
 
         Values come in input order, or sorted (secondary sort) with `sort_values` or by
         `value_key`; the sort is part of the shuffle's merge, so it never needs a group in memory.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> pairs = gm.from_items([("a", 3), ("b", 1), ("a", 2)])
+        >>> pairs.group_by_key(sort_values=True).map_values(list).collect(config=cfg)
+        [('a', [2, 3]), ('b', [1])]
         """
         if value_key is None and sort_values:
             value_key = fns.identity
@@ -253,6 +316,13 @@ class Dataset:
         """Left outer join: unmatched left records get ``(k, (left_value, None))``.
 
         `broadcast` as for `join`.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> orders = gm.from_items([("p1", 3), ("p9", 1)])
+        >>> names = gm.from_items([("p1", "tea")])
+        >>> sorted(orders.left_join(names).collect(config=cfg))
+        [('p1', (3, 'tea')), ('p9', (1, None))]
         """
         return self._join(other, partitions, left=True, broadcast=broadcast)
 
@@ -269,7 +339,13 @@ class Dataset:
         return Dataset(Join(self._node, other.node, partitions, left, broadcast))
 
     def distinct(self, partitions: int | None = None) -> Dataset:
-        """Each distinct record once."""
+        """Each distinct record once.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> sorted(gm.from_items(["b", "a", "b"]).distinct().collect(config=cfg))
+        ['a', 'b']
+        """
         pairs = self._narrow(OpKind.MAP, fns.pair_with_none, "distinct")
         reduced = pairs.reduce_by_key(fns.keep_first, partitions)
         return reduced._narrow(OpKind.MAP, fns.first, "keys")
@@ -281,6 +357,11 @@ class Dataset:
 
         Range boundaries come from key samples (as Hadoop's TotalOrderPartitioner); equal keys
         keep input order.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items(["bb", "a", "ccc"]).sort_by(len, ascending=False).collect(config=cfg)
+        ['ccc', 'bb', 'a']
         """
         _check_fn(key, "sort_by")
         return self._shuffle(
@@ -288,7 +369,14 @@ class Dataset:
         )
 
     def repartition(self, partitions: int) -> Dataset:
-        """Spread records round-robin over `partitions` partitions."""
+        """Spread records round-robin over `partitions` partitions.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items(range(5)).repartition(2).map_partitions(lambda p: [list(p)]).collect(
+        ...     config=cfg)
+        [[0, 2, 4], [1, 3]]
+        """
         if partitions is None or partitions < 1:
             raise UsageError(f"repartition needs at least 1 partition, got {partitions}")
         return self._shuffle(ShuffleSpec(ShuffleKind.REPARTITION, partitions))
@@ -301,39 +389,81 @@ class Dataset:
         return execute(self._node, sink, config, **kw)
 
     def collect(self, *, config: Config | None = None) -> list[Any]:
-        """All records, in partition order."""
+        """All records, in partition order.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([3, 1, 2], partitions=2).collect(config=cfg)
+        [3, 1, 2]
+        """
         return list(self._run(Sink(SinkKind.COLLECT), config).records)
 
     def take(self, n: int, *, config: Config | None = None) -> list[Any]:
-        """The first `n` records in partition order."""
+        """The first `n` records in partition order.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items(range(100)).take(3, config=cfg)
+        [0, 1, 2]
+        """
         _check_count("take", n)
         return list(self._run(Sink(SinkKind.COLLECT, limit=n), config).records)
 
     def top(
         self, n: int, key: Callable[[Any], Any] | None = None, *, config: Config | None = None
     ) -> list[Any]:
-        """The `n` largest records (by `key`), largest first; ties keep partition order."""
+        """The `n` largest records (by `key`), largest first; ties keep partition order.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([("a", 3), ("b", 9), ("c", 5)]).top(2, key=lambda kv: kv[1], config=cfg)
+        [('b', 9), ('c', 5)]
+        """
         _check_count("top", n)
         run = self._run(Sink(SinkKind.TOP, limit=n, key=key), config)
         merged = itertools.chain.from_iterable(s.top for s in run.sinks)
         return heapq.nlargest(n, merged, key=key)
 
     def count(self, *, config: Config | None = None) -> int:
-        """The number of records."""
+        """The number of records.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items(range(1000)).filter(lambda x: x % 3 == 0).count(config=cfg)
+        334
+        """
         run = self._run(Sink(SinkKind.COUNT), config)
         return sum(int(s.records) for s in run.sinks)
 
     def write_text(
         self, path: str, *, overwrite: bool = False, config: Config | None = None
     ) -> JobResult:
-        """Write ``part-NNNNN`` text files: ``k<TAB>v`` for pairs, ``str(record)`` otherwise."""
+        """Write ``part-NNNNN`` text files: ``k<TAB>v`` for pairs, ``str(record)`` otherwise.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "out")
+        >>> result = gm.from_items([("a", 1), ("b", 2)], partitions=1).write_text(out, config=cfg)
+        >>> open(result.output_paths[0]).read()
+        'a\\t1\\nb\\t2\\n'
+        """
         run = self._run(Sink(SinkKind.TEXT), config, output=path, overwrite=overwrite)
         return run.result  # type: ignore[no-any-return]
 
     def write_jsonl(
         self, path: str, *, overwrite: bool = False, config: Config | None = None
     ) -> JobResult:
-        """Write ``part-NNNNN.jsonl`` files, one JSON value per record (tuples become lists)."""
+        """Write ``part-NNNNN.jsonl`` files, one JSON value per record (tuples become lists).
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "out")
+        >>> result = gm.from_items([{"a": 1}, ("b", 2)], partitions=1).write_jsonl(out, config=cfg)
+        >>> open(result.output_paths[0]).read()
+        '{"a": 1}\\n["b", 2]\\n'
+        """
         run = self._run(Sink(SinkKind.JSONL), config, output=path, overwrite=overwrite)
         return run.result  # type: ignore[no-any-return]
 
@@ -365,6 +495,14 @@ class Dataset:
 
         Records must be ``bytes``; concatenated in name order, the part files hold every
         record in dataset order.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "out")
+        >>> _ = gm.from_items([b"ab", b"cd"]).write_binary_records(out, config=cfg)
+        >>> gm.read_binary_records(out, 2).collect(config=cfg)
+        [b'ab', b'cd']
         """
         run = self._run(Sink(SinkKind.BINARY), config, output=path, overwrite=overwrite)
         return run.result  # type: ignore[no-any-return]

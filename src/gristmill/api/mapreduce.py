@@ -109,14 +109,42 @@ class MapReduceJob:
         return tuple(paths)
 
     def configure_args(self) -> None:
-        """Override to declare the job's own options with `add_passthru_arg`."""
+        """Override to declare the job's own options with `add_passthru_arg`.
+
+        >>> class Grep(MapReduceJob):
+        ...     def configure_args(self):
+        ...         self.add_passthru_arg("--word", default="a")
+        ...     def mapper(self, _, line):
+        ...         if self.options.word in line.split():
+        ...             yield line, 1
+        >>> Grep(["--word", "b"]).run_local(["a b", "c"])
+        [('a b', 1)]
+        """
 
     def add_passthru_arg(self, *args: Any, **kwargs: Any) -> None:
-        """Declare an option (argparse arguments); read it as ``self.options.NAME``."""
+        """Declare an option (argparse arguments); read it as ``self.options.NAME``.
+
+        >>> class Job(MapReduceJob):
+        ...     def configure_args(self):
+        ...         self.add_passthru_arg("--min-length", type=int, default=3)
+        >>> Job(["--min-length", "5"]).options.min_length
+        5
+        """
         self._declare(*args, **kwargs)
 
     def add_file_arg(self, *args: Any, **kwargs: Any) -> None:
-        """Declare an option naming a file that every task can open by its base name."""
+        """Declare an option naming a file that every task can open by its base name.
+
+        >>> import os, tempfile
+        >>> stop = os.path.join(tempfile.mkdtemp(), "stop.txt")
+        >>> with open(stop, "w") as f:
+        ...     _ = f.write("the\\n")
+        >>> class NoStop(MapReduceJob):
+        ...     def configure_args(self):
+        ...         self.add_file_arg("--stop")
+        >>> NoStop(["--stop", stop]).options.stop  # tasks open it in their working directory
+        'stop.txt'
+        """
         self._file_options.append(self._declare(*args, **kwargs).dest)
 
     def _declare(self, *args: Any, **kwargs: Any) -> argparse.Action:
@@ -131,16 +159,49 @@ class MapReduceJob:
             ) from None
 
     def increment_counter(self, group: str, name: str, amount: int = 1) -> None:
-        """Count something; only committed task attempts count, and the job prints the total."""
+        """Count something; only committed task attempts count, and the job prints the total.
+
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> with open(os.path.join(d, "in.txt"), "w") as f:
+        ...     _ = f.write("x\\ny\\n")
+        >>> class Lines(MapReduceJob):
+        ...     def mapper(self, _, line):
+        ...         self.increment_counter("lines", "seen")
+        ...         yield line, 1
+        >>> args = [os.path.join(d, "in.txt"), "-o", os.path.join(d, "out"), "--executor", "inline"]
+        >>> Lines(args).run().counters["user.lines.seen"]
+        2
+        """
         context.increment(group, name, amount)
 
     def steps(self) -> list[Step]:
-        """The job's rounds; by default one step from the phase methods the class defines."""
+        """The job's rounds; by default one step from the phase methods the class defines.
+
+        >>> class Longest(MapReduceJob):
+        ...     def steps(self):
+        ...         return [Step(mapper=self.lengths), Step(mapper=self.one_key, reducer=self.most)]
+        ...     def lengths(self, _, line):
+        ...         yield line, len(line)
+        ...     def one_key(self, line, n):
+        ...         yield None, (n, line)
+        ...     def most(self, _, pairs):
+        ...         yield max(pairs)
+        >>> Longest([]).run_local(["ab", "abc", "a"])
+        [(3, 'abc')]
+        """
         found = {name: getattr(self, name) for name in PHASES if hasattr(self, name)}
         return [Step(**found)]
 
     def run_local(self, lines: Iterable[str], *, partitions: int = 2) -> list[Any]:
-        """Run in this process over in-memory lines and return the output pairs (for tests)."""
+        """Run in this process over in-memory lines and return the output pairs (for tests).
+
+        >>> class Pairs(MapReduceJob):
+        ...     def mapper(self, _, line):
+        ...         yield line, len(line)
+        >>> Pairs([]).run_local(["ab", "c"])  # map-only: no reducer
+        [('ab', 2), ('c', 1)]
+        """
         from gristmill.api.mr_compile import compile_job
         from gristmill.api.sources import from_items
         from gristmill.config import Config

@@ -45,13 +45,21 @@ def decode_field(text: str) -> Any:
 
 
 def encode_line(pair: tuple[Any, Any]) -> str:
-    """``(key, value)`` -> ``key<TAB>value``; a key of None is written as ``null``."""
+    """``(key, value)`` -> ``key<TAB>value``; a key of None is written as ``null``.
+
+    >>> encode_line(("word", 3)), encode_line(("a\\tb", [1, 2]))
+    ('word\\t3', '"a\\\\tb"\\t[1, 2]')
+    """
     key, value = pair
     return f"{encode_field(key)}\t{encode_field(value)}"
 
 
 def decode_line(line: str) -> tuple[Any, Any]:
-    """``key<TAB>value`` -> ``(key, value)``, as written by `encode_line`."""
+    """``key<TAB>value`` -> ``(key, value)``, as written by `encode_line`.
+
+    >>> decode_line("word\\t3"), decode_line(encode_line(("a\\tb", [1, 2])))
+    (('word', 3), ('a\\tb', [1, 2]))
+    """
     key, _, value = line.partition("\t")
     return decode_field(key), decode_field(value)
 

@@ -44,7 +44,15 @@ def read_text(paths: Paths, *, batch_format: BatchFormat = "default") -> Dataset
 
 
 def read_jsonl(paths: Paths) -> Dataset:
-    """One JSON value per line (blank lines skipped); a malformed line fails naming its location."""
+    """One JSON value per line (blank lines skipped); a malformed line fails naming its location.
+
+    >>> import gristmill as gm, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "in.jsonl")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"a": 1}\\n\\n[2, 3]\\n')
+    >>> gm.read_jsonl(path).collect(config=gm.Config(executor="inline", progress=False))
+    [{'a': 1}, [2, 3]]
+    """
     return Dataset(Source(FileSource(_paths(paths), Format.JSONL)))
 
 

@@ -29,7 +29,15 @@ class JobResult:
     seconds: float
 
     def summary(self) -> str:
-        """One line: job id, time and counters."""
+        """One line: job id, time and counters.
+
+        >>> import gristmill as gm
+        >>> result = gm.from_items([1, 2]).write_text(
+        ...     __import__("tempfile").mkdtemp() + "/out",
+        ...     config=gm.Config(executor="inline", progress=False))
+        >>> result.summary().startswith("job ") and " ok in " in result.summary()
+        True
+        """
         return format_summary(self.job_id, self.seconds, self.counters, ok=True)
 
 
