@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,27 @@ def test_help_lists_hadoop_and_engine_options(flag: str, tmp_path: Path) -> None
     for option in ("-numReduceTasks", "-cmdenv", "-mapper", "--workers", "--memory"):
         assert option in done.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_hadoops_own_idiom_a_shipped_script_named_as_the_mapper(
+    corpus: Path, tmp_path: Path
+) -> None:
+    # Hadoop's documented `-mapper myPythonScript.py -file myPythonScript.py`: the script
+    # need not be executable, nor on PATH; it runs from the task's working directory.
+    script = tmp_path / "words.py"
+    script.write_text(
+        "#!" + sys.executable + "\nimport sys\n"
+        "for line in sys.stdin:\n    for w in line.split():\n        print(w)\n"
+    )
+    out = tmp_path / "out"
+    done = stream(
+        "-input", str(corpus), "-output", str(out), "-mapper", "words.py",
+        "-reducer", "uniq -c", "-file", str(script),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    got: collections.Counter[str] = collections.Counter()
+    for line in _parts(out):
+        n, word = line.split()
+        got[word] += int(n)
+    assert got == collections.Counter(corpus.read_text().split())
+    assert not os.access(script, os.X_OK)  # the user's own file keeps its mode

@@ -97,13 +97,33 @@ def _workdir(command: Command) -> str | None:
     return make_workdir(command.files) if command.files else command.cwd
 
 
+def _shipped_program(argv: list[str], workdir: str, files: tuple[str, ...]) -> list[str]:
+    """Hadoop's ``-mapper mapper.py -file mapper.py``: a program named by a shipped file's base
+    name runs from the task's working directory (found before ``PATH``, as Hadoop does), made
+    executable there as Hadoop makes it (a copy: the user's own file keeps its mode)."""
+    if not argv or "/" in argv[0] or argv[0] not in {os.path.basename(f) for f in files}:
+        return argv
+    program = os.path.join(workdir, argv[0])
+    if not os.access(program, os.X_OK):
+        import shutil
+
+        target = os.path.realpath(program)
+        os.unlink(program)
+        shutil.copyfile(target, program)
+        os.chmod(program, 0o755)
+    return [program, *argv[1:]]
+
+
 def pipe_lines(command: Command, lines: Iterable[str]) -> Generator[str, None, None]:
     """Stream `lines` through `command`, yielding its output lines (without newlines)."""
     workdir = _workdir(command)
     env = {**os.environ, **dict(command.env)}
+    argv = command.argv()
+    if workdir is not None and command.files:
+        argv = _shipped_program(argv, workdir, command.files)
     try:
         proc = subprocess.Popen(
-            command.argv(),
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -40,11 +40,17 @@ def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
         lines = (raw.decode("utf-8") for _, block in blocks for raw in _keepends(block))
         try:
             with _fields_unlimited():
-                return next(csv.reader(lines, **options), [])
+                names = next(csv.reader(lines, **options), [])
         except UnicodeDecodeError:
             raise InputFormatError(f"invalid UTF-8 in the header line of {split.path}") from None
         except csv.Error as exc:
             raise InputFormatError(f"malformed CSV header in {split.path}: {exc}") from None
+    if names and names[0].startswith(BOM):  # Excel's UTF-8 CSV: not part of the first name
+        names[0] = names[0][len(BOM) :]
+    return names
+
+
+BOM = "\ufeff"
 
 
 HEADER_CHUNK = 4096  # a header is one short line, almost always

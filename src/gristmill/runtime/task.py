@@ -23,7 +23,7 @@ from gristmill.io.formats import (
     read_split,
     verify_compressed,
 )
-from gristmill.plan.logical import Format
+from gristmill.plan.logical import Format, ShuffleKind
 from gristmill.plan.sinks import Sink, SinkKind
 from gristmill.plan.stages import FileInput, ItemsInput, ShuffleInput, Stage, StageInput
 from gristmill.runtime.context import task_counters, task_environment
@@ -178,6 +178,9 @@ def _shuffle_batches(
             yield Batch(records)
     finally:  # as in _counted: also when a take() stops reading early
         counters["shuffle.bytes_read"] = tally.bytes
+        if inp.kind not in (ShuffleKind.SORT, ShuffleKind.REPARTITION):
+            # Each partition's own frames, read once: the records its map tasks wrote to it.
+            counters["shuffle.records_read"] = tally.records
 
 
 def _counted(batches: Iterator[Batch], counters: dict[str, int], name: str) -> Iterator[Batch]:
@@ -225,9 +228,13 @@ def _execute(spec: TaskSpec, result: TaskResult) -> None:
 def _run(spec: TaskSpec, result: TaskResult, skip: Quarantine | None) -> None:
     pipeline, part = spec.stage.task_input(spec.index)
     batches, describe = _open_input(pipeline.input, part, spec, result.counters, skip)
-    counted = (
-        "shuffle.records_read" if isinstance(pipeline.input, ShuffleInput) else "input.records"
-    )
+    counted = "input.records"
+    if isinstance(pipeline.input, ShuffleInput):
+        # A sort or repartition hands on the records it read; a group or an aggregation hands
+        # on one per key (Hadoop's "reduce input groups"), its records read being counted from
+        # the frames (`_shuffle_batches`).
+        grouped = pipeline.input.kind not in (ShuffleKind.SORT, ShuffleKind.REPARTITION)
+        counted = "shuffle.groups_read" if grouped else "shuffle.records_read"
     counted_batches = _counted(batches, result.counters, counted)
     isolation = None
     if skip is not None and spec.crashed_records is not None:

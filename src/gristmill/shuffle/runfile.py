@@ -91,6 +91,7 @@ class ReadTally:
     keys span two reduce ranges is read whole by both reducers, so both count it."""
 
     bytes: int = 0
+    records: int = 0  # the frames' records, as written (a frame read whole counts whole)
 
 
 class _Gather:
@@ -272,6 +273,7 @@ def read_frames(
                 chunk = data[frame.offset - start : frame.offset - start + frame.length]
                 if tally is not None:
                     tally.bytes += len(chunk)
+                    tally.records += frame.count
                 if len(chunk) != frame.length:
                     raise CorruptShuffleError(f"{path}@{frame.offset}: truncated shuffle block")
                 packed_len, raw_len, digest = _HEADER.unpack_from(chunk)
@@ -330,6 +332,7 @@ def read_rows_into(
             got -= frame.length
             if tally is not None:
                 tally.bytes += frame.length
+                tally.records += frame.count
             packed_len, raw_len, digest = _HEADER.unpack_from(heads, i * _HEADER.size)
             rows = view[filled : filled + size]
             if packed_len != size or raw_len != size or _checksum(rows) != digest:

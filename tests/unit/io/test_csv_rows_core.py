@@ -376,3 +376,21 @@ def test_worker_processes_report_a_record_crossing_a_split_as_such(tmp_path: Pat
                 gm.read_csv(str(path)).collect(
                     config=dataclasses.replace(cfg, skip_bad_records=skip)
                 )
+
+
+@pytest.mark.parametrize("batch_format", ["default", "pyarrow"])
+def test_a_utf8_bom_is_not_part_of_the_first_column_name(tmp_path: Path, batch_format: str) -> None:
+    # Excel's "CSV UTF-8" starts with a byte order mark; DuckDB, Polars and csv's utf-8-sig
+    # drop it.
+    import gristmill as gm
+
+    path = tmp_path / "excel.csv"
+    path.write_bytes("id,name\n1,a\n2,b\n".encode("utf-8-sig"))
+    oracle = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    cfg = gm.Config(executor="inline", progress=False)
+    if batch_format == "pyarrow":
+        tables = gm.read_csv(str(path), batch_format="pyarrow", types={"id": "string"})
+        ds = tables.map_batches(lambda t: t.to_pylist(), batch_format="pyarrow")
+    else:
+        ds = gm.read_csv(str(path), columns=("id", "name"))
+    assert ds.collect(config=cfg) == oracle
