@@ -6,6 +6,7 @@ how stages run. `runtime` is reached only through `api.execute`.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import operator
@@ -181,6 +182,26 @@ class Dataset:
         """
         _check_fn(fn, "flat_map_values")
         return self._narrow(OpKind.FLAT_MAP, fns.FlatMapValues(fn), "flat_map_values")
+
+    def keys(self) -> Dataset:
+        """``(k, v) -> k``.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([("a", 1), ("b", 2)]).keys().collect(config=cfg)
+        ['a', 'b']
+        """
+        return self._narrow(OpKind.MAP, fns.first, "keys")
+
+    def values(self) -> Dataset:
+        """``(k, v) -> v``.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([("a", 1), ("b", 2)]).values().collect(config=cfg)
+        [1, 2]
+        """
+        return self._narrow(OpKind.MAP, fns.second, "values")
 
     def union(self, *others: Dataset) -> Dataset:
         """All records of this dataset, then all of `others` (order kept per partition).
@@ -423,6 +444,46 @@ class Dataset:
         run = self._run(Sink(SinkKind.TOP, limit=n, key=key), config)
         merged = itertools.chain.from_iterable(s.top for s in run.sinks)
         return heapq.nlargest(n, merged, key=key)
+
+    def reduce(self, fn: Callable[[Any, Any], Any], *, config: Config | None = None) -> Any:
+        """All records folded into one with `fn`, which must be associative and commutative
+        (each partition is folded where it is, then the partial results in the driver, as
+        Spark's ``reduce``); an empty dataset is an error.
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> import operator
+        >>> gm.from_items(range(1, 101), partitions=4).reduce(operator.add, config=cfg)
+        5050
+        """
+        _check_fn(fn, "reduce")
+        partials = self._narrow(OpKind.MAP_PARTITIONS, fns.PartialReduce(fn), "reduce").collect(
+            config=config
+        )
+        if not partials:
+            raise UsageError("reduce of an empty dataset: there is no record to start from")
+        return functools.reduce(fn, partials)
+
+    def count_by_key(self, *, config: Config | None = None) -> dict[Any, int]:
+        """How many records each key has, as a dict in the driver (Spark's ``countByKey``).
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([("a", 1), ("b", 2), ("a", 3)]).count_by_key(config=cfg)
+        {'a': 2, 'b': 1}
+        """
+        return dict(self.keys().count_by_value().collect(config=config))
+
+    def collect_as_map(self, *, config: Config | None = None) -> dict[Any, Any]:
+        """The ``(k, v)`` records as a dict in the driver; a repeated key keeps its last value
+        in partition order (Spark's ``collectAsMap``).
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> gm.from_items([("a", 1), ("b", 2), ("a", 3)]).collect_as_map(config=cfg)
+        {'a': 3, 'b': 2}
+        """
+        return dict(self.collect(config=config))
 
     def count(self, *, config: Config | None = None) -> int:
         """The number of records.

@@ -226,7 +226,8 @@ def from_items(items: Iterable[Any], partitions: int | None = None) -> Dataset:
         raise UsageError(f"from_items takes an iterable, got {type(items).__name__}: {items!r:.80}")
     data = list(items)
     if partitions is None:
-        partitions = max(min(len(data), 2), min(64, math.ceil(len(data) / 100_000)))
+        # At least one partition, if an empty one: no items is a valid (empty) dataset.
+        partitions = max(1, min(len(data), 2), min(64, math.ceil(len(data) / 100_000)))
     if not isinstance(partitions, int) or partitions < 1:
         raise UsageError(f"partitions must be an int of at least 1, got {partitions!r}")
     return Dataset(Source(ItemsSource.cut(data, partitions)))

@@ -207,6 +207,23 @@ def first(pair: tuple[Any, Any]) -> Any:
     return pair[0]
 
 
+def second(pair: tuple[Any, Any]) -> Any:
+    """``(k, v) -> v``."""
+    return pair[1]
+
+
+@dataclass(frozen=True)
+class PartialReduce:
+    """One partition's records folded with `fn` into one (none for an empty partition)."""
+
+    fn: Callable[[Any, Any], Any]
+
+    def __call__(self, records: Iterable[Any]) -> Iterator[Any]:
+        it = iter(records)
+        for start in it:  # the first record, if any
+            yield functools.reduce(self.fn, it, start)
+
+
 def keep_first(a: Any, _b: Any) -> Any:
     """Reducer that keeps the first value seen; used by `distinct`."""
     return a
