@@ -12,6 +12,7 @@ import runpy
 import shutil
 import sys
 import traceback
+import zipfile
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -85,12 +86,15 @@ def run(script: str, args: tuple[str, ...], **opts: Any) -> None:
         raise UsageError(f"no such option: {script} (options go before the script)")
     if not os.path.isfile(script):
         raise UsageError(f"no such script: {script}")
-    with open(script, "rb") as f:
-        source = f.read()
-    try:
-        compile(source, script, "exec")
-    except SyntaxError as exc:  # the script's own mistake: no traceback through click
-        raise UsageError(f"{script}, line {exc.lineno}: {exc.msg}") from None
+    if not zipfile.is_zipfile(script):  # a zipapp runs as runpy finds it
+        with open(script, "rb") as f:
+            source = f.read()
+        try:
+            compile(source, script, "exec")
+        except (SyntaxError, ValueError) as exc:  # the script's own mistake: one line
+            lineno = getattr(exc, "lineno", None)
+            line = f", line {lineno}" if lineno else ""
+            raise UsageError(f"{script}{line}: {getattr(exc, 'msg', exc)}") from None
     config = build_config(opts)
     saved = sys.argv[:]
     sys.argv = [script, *args]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import operator
 import os
 import re
 import tempfile
@@ -79,10 +80,12 @@ class Config:
                 object.__setattr__(self, size, parse_size(getattr(self, size)))
         for name in ("workers", "memory", "max_attempts", "split_size", "partitions"):
             value = getattr(self, name)  # an int; a str "2" would fail later, far from here
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise UsageError(f"{name} must be an int, got {value!r}")
-        if self.split_size is not None and self.split_size < 1:
-            # Not "auto": a split of no bytes would read nothing (None sizes splits itself).
+            if value is not None:
+                object.__setattr__(self, name, as_int(value, name))
+        if self.split_size == 0:  # 0, as the flag and the variable take it: sized by input
+            object.__setattr__(self, "split_size", None)
+        if self.split_size is not None and self.split_size < 0:
+            # A negative split would read nothing (None sizes splits by input).
             raise UsageError(f"split_size must be at least 1 byte, got {self.split_size}")
         if self.executor not in EXECUTORS:
             raise UsageError(f"unknown executor {self.executor!r}; choose one of {EXECUTORS}")
@@ -143,6 +146,20 @@ class Config:
         merged = {k: v for k, v in overrides.items() if v is not None}
         # Sizes given as text ("512MB") are parsed by __post_init__, as for Config(...).
         return dataclasses.replace(base, **{**values, **merged})  # type: ignore[arg-type]
+
+
+def as_int(value: object, name: str) -> int:
+    """`value` as a plain int if it is an integer (numpy's included), else a usage error.
+
+    >>> as_int(3, "workers"), type(as_int(__import__("numpy").int64(3), "workers"))
+    (3, <class 'int'>)
+    """
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    raise UsageError(f"{name} must be an int, got {value!r}")
 
 
 def _yes(text: str | None) -> bool:

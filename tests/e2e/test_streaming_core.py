@@ -198,3 +198,16 @@ def test_hadoops_own_idiom_a_shipped_script_named_as_the_mapper(
         got[word] += int(n)
     assert got == collections.Counter(corpus.read_text().split())
     assert not os.access(script, os.X_OK)  # the user's own file keeps its mode
+
+
+def test_a_shipped_directory_is_linked_into_the_tasks_directory(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "upper.py").write_text("import sys\nfor l in sys.stdin:\n    print(l.strip().upper())\n")
+    (tmp_path / "in.txt").write_text("a\nb\n")
+    done = stream(
+        "-input", str(tmp_path / "in.txt"), "-output", str(tmp_path / "out"),
+        "-mapper", f"{sys.executable} lib/upper.py", "-reducer", "NONE", "-file", str(lib),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(_parts(tmp_path / "out")) == ["A", "B"]

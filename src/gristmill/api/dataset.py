@@ -6,6 +6,7 @@ how stages run. `runtime` is reached only through `api.execute`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import itertools
@@ -13,7 +14,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
-from gristmill.config import Config
+from gristmill.config import Config, as_int
 from gristmill.errors import UsageError
 from gristmill.io.columnar import ArrowBatches
 from gristmill.plan import functions as fns
@@ -36,19 +37,19 @@ BatchFormat = Literal["default", "pyarrow"]
 
 
 def _check_partitions(partitions: int | None) -> int | None:
-    if partitions is not None and (not _is_int(partitions) or partitions < 1):
-        raise UsageError(f"partitions must be an int of at least 1, got {partitions!r}")
-    return partitions
-
-
-def _is_int(n: object) -> bool:
-    return isinstance(n, int) and not isinstance(n, bool)
+    if partitions is None:
+        return None
+    count = as_int(partitions, "partitions")
+    if count < 1:
+        raise UsageError(f"partitions must be at least 1, got {partitions!r}")
+    return count
 
 
 def _check_count(action: str, n: object) -> int:
-    if not _is_int(n) or n < 0:  # type: ignore[operator]
-        raise UsageError(f"{action} needs an int n >= 0, got {n!r}")
-    return n  # type: ignore[return-value]
+    count = as_int(n, f"{action}'s n")
+    if count < 0:
+        raise UsageError(f"{action} needs n >= 0, got {n!r}")
+    return count
 
 
 def _check_fn(fn: object, what: str) -> None:
@@ -219,7 +220,7 @@ class Dataset:
     # -- wide -----------------------------------------------------------------------------
 
     def _shuffle(self, spec: ShuffleSpec) -> Dataset:
-        _check_partitions(spec.partitions)
+        spec = dataclasses.replace(spec, partitions=_check_partitions(spec.partitions))
         return Dataset(Shuffle(self._node, spec))
 
     def reduce_by_key(
@@ -427,7 +428,7 @@ class Dataset:
         >>> gm.from_items(range(100)).take(3, config=cfg)
         [0, 1, 2]
         """
-        _check_count("take", n)
+        n = _check_count("take", n)
         return list(self._run(Sink(SinkKind.COLLECT, limit=n), config).records)
 
     def top(
@@ -440,7 +441,7 @@ class Dataset:
         >>> gm.from_items([("a", 3), ("b", 9), ("c", 5)]).top(2, key=lambda kv: kv[1], config=cfg)
         [('b', 9), ('c', 5)]
         """
-        _check_count("top", n)
+        n = _check_count("top", n)
         run = self._run(Sink(SinkKind.TOP, limit=n, key=key), config)
         merged = itertools.chain.from_iterable(s.top for s in run.sinks)
         return heapq.nlargest(n, merged, key=key)

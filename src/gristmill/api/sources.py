@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gristmill.api.dataset import BatchFormat, Dataset
+from gristmill.config import as_int
 from gristmill.errors import UsageError
 from gristmill.plan.functions import PrefixKey
 from gristmill.plan.logical import FileSource, Format, ItemsSource, Source
@@ -195,8 +196,9 @@ def read_binary_records(paths: Paths, record_size: int) -> Dataset:
     ...     config=gm.Config(executor="inline", progress=False))
     [b'a1', b'b2', b'c3']
     """
-    if not isinstance(record_size, int) or record_size < 1:
-        raise UsageError(f"record_size must be an int of at least 1 byte, got {record_size!r}")
+    record_size = as_int(record_size, "record_size")
+    if record_size < 1:
+        raise UsageError(f"record_size must be at least 1 byte, got {record_size!r}")
     return Dataset(Source(FileSource(_paths(paths), Format.BINARY, record_size=record_size)))
 
 
@@ -228,6 +230,7 @@ def from_items(items: Iterable[Any], partitions: int | None = None) -> Dataset:
     if partitions is None:
         # At least one partition, if an empty one: no items is a valid (empty) dataset.
         partitions = max(1, min(len(data), 2), min(64, math.ceil(len(data) / 100_000)))
-    if not isinstance(partitions, int) or partitions < 1:
-        raise UsageError(f"partitions must be an int of at least 1, got {partitions!r}")
+    partitions = as_int(partitions, "partitions")
+    if partitions < 1:
+        raise UsageError(f"partitions must be at least 1, got {partitions!r}")
     return Dataset(Source(ItemsSource.cut(data, partitions)))

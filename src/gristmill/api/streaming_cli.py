@@ -87,8 +87,8 @@ def parse_streaming(args: Sequence[str]) -> tuple[StreamingJob, str, bool]:
             reduces = _reduces(name, value)
     files = tuple(opts.file)
     for path in files:  # found now, not when a task's command cannot open it
-        if not os.path.isfile(path):
-            raise UsageError(f"streaming: -file {path}: no such file")
+        if not os.path.exists(path):  # a file or a directory, linked into each task's dir
+            raise UsageError(f"streaming: -file {path}: does not exist")
 
     def command(line: str | None, option: str) -> Command | None:
         if line is None or line == "NONE":

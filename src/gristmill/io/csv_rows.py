@@ -7,6 +7,7 @@ unless the file is read whole (``multiline=True``). Must not import `runtime` or
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import csv
@@ -37,7 +38,10 @@ def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
     zstd stream has no `readline`)."""
     whole = FileSplit(split.path, 0, split.file_size, split.file_size, split.mtime)
     with contextlib.closing(_line_blocks(whole, HEADER_CHUNK)) as blocks:
-        lines = (raw.decode("utf-8") for _, block in blocks for raw in _keepends(block))
+        raws = (raw for _, block in blocks for raw in _keepends(block))
+        # Excel's UTF-8 CSV starts with a byte order mark: not part of the first name (nor
+        # before its opening quote).
+        lines = (raw.decode("utf-8") for raw in _without_bom(raws))
         try:
             with _fields_unlimited():
                 names = next(csv.reader(lines, **options), [])
@@ -45,12 +49,14 @@ def _csv_header(split: FileSplit, options: dict[str, Any]) -> list[str]:
             raise InputFormatError(f"invalid UTF-8 in the header line of {split.path}") from None
         except csv.Error as exc:
             raise InputFormatError(f"malformed CSV header in {split.path}: {exc}") from None
-    if names and names[0].startswith(BOM):  # Excel's UTF-8 CSV: not part of the first name
-        names[0] = names[0][len(BOM) :]
     return names
 
 
-BOM = "\ufeff"
+def _without_bom(raws: Iterator[bytes]) -> Iterator[bytes]:
+    first = next(raws, None)
+    if first is not None:
+        yield first.removeprefix(codecs.BOM_UTF8)
+        yield from raws
 
 
 HEADER_CHUNK = 4096  # a header is one short line, almost always

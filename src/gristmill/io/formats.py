@@ -196,8 +196,8 @@ def verify_compressed(split: FileSplit, fmt: Format | None = None) -> None:
     Compression formats check integrity only at the end of the stream; skip mode must not let
     the first half of a corrupt file into the output.
     """
-    if fmt is Format.PARQUET:
-        for _ in _read_parquet(split):
+    if fmt is Format.PARQUET:  # decoded by pyarrow, not made into Python dicts
+        for _ in _read_parquet(split, as_records=False):
             pass
         return
     try:
@@ -378,21 +378,22 @@ def _scan_lines(lines: list[str]) -> list[Any] | None:
     return list(map(operator.itemgetter(0), scanned))
 
 
-def _read_parquet(split: FileSplit) -> Iterator[Batch]:
+def _read_parquet(split: FileSplit, *, as_records: bool = True) -> Iterator[Batch]:
     import pyarrow as pa
 
     from gristmill.io.parquet import read_rows
 
     check_unchanged(split)
-    row = 0
+    good = 0  # rows read whole so far
     try:
-        for row, records in read_rows(split):
+        for row, records in read_rows(split, as_records=as_records):
             yield Batch(records, Origin(split.path, row, None, rows=True))
-    except READ_ERRORS as exc:
+            good = row + len(records)
+    except FileNotFoundError as exc:
         raise _read_error(split, exc) from exc
-    except pa.ArrowException as exc:  # pyarrow names neither the file nor the row
+    except (*READ_ERRORS, pa.ArrowException) as exc:  # pyarrow names neither file nor row
         raise CorruptFileError(
-            f"{split.path}: not Parquet, or corrupt after row {row}: {_reason(exc)}"
+            f"{split.path}: not Parquet, or corrupt after row {good}: {_reason(exc)}"
         ) from exc
 
 

@@ -216,14 +216,15 @@ class ParquetPartWriter:
 
 
 def read_rows(
-    split: FileSplit, batch_rows: int = READ_BATCH_ROWS
-) -> Iterator[tuple[int, list[Any]]]:
-    """``(first_row, records)`` batches of a whole Parquet file, each record a dict."""
+    split: FileSplit, batch_rows: int = READ_BATCH_ROWS, *, as_records: bool = True
+) -> Iterator[tuple[int, Any]]:
+    """``(first_row, records)`` batches of a whole Parquet file, each record a dict (or, not
+    `as_records`, the decoded ``pyarrow.RecordBatch``: a check that the file reads)."""
     import pyarrow.parquet as pq
 
     with open_binary(split.path) as f:
         row = 0
         for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
-            records = batch.to_pylist()
+            records = batch.to_pylist() if as_records else batch
             yield row, records
             row += len(records)

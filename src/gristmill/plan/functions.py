@@ -57,17 +57,21 @@ class Tag:
 
     def __call__(self, pair: tuple[Any, Any]) -> tuple[Any, tuple[int, Any]]:
         # Unpacking alone would take a 2-character str apart, or fail saying nothing of the
-        # join. (A tuple pair, the usual record, passes the first test.)
-        if (type(pair) is not tuple or len(pair) != 2) and not (
-            isinstance(pair, (tuple, list)) and len(pair) == 2
-        ):
-            side = "left" if self.tag == 0 else "right"
-            raise TypeError(
-                f"join expects (key, value) pairs; its {side} side gave "
-                f"{type(pair).__name__}: {pair!r:.200}"
-            )
-        key, value = pair
-        return key, (self.tag, value)
+        # join; a tuple, the usual record, is only unpacked.
+        if type(pair) is tuple or (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            try:
+                key, value = pair
+            except ValueError:
+                raise self._refused(pair) from None
+            return key, (self.tag, value)
+        raise self._refused(pair)
+
+    def _refused(self, pair: Any) -> TypeError:
+        side = "left" if self.tag == 0 else "right"
+        return TypeError(
+            f"join expects (key, value) pairs; its {side} side gave "
+            f"{type(pair).__name__}: {pair!r:.200}"
+        )
 
 
 @dataclass(frozen=True)

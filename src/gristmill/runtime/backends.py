@@ -53,7 +53,9 @@ class InlineBackend:
         spec = self._queue.popleft()
         try:
             return execute_task(spec)
-        except (Exception, SystemExit) as exc:  # KeyboardInterrupt propagates: it is a cancel
+        # KeyboardInterrupt and SystemExit propagate: in the caller's own process they may be
+        # its shutdown (a SIGTERM handler calling sys.exit), not the task's failure.
+        except Exception as exc:
             return failure_from(spec, exc)
 
     def close(self) -> None:

@@ -31,6 +31,7 @@ from gristmill.runtime.narrowing import CrashNotReproduced, Isolation
 from gristmill.runtime.pipeline import BATCH, LOCATION_ATTR, Lazy, run_pipeline
 from gristmill.runtime.quarantine import Quarantine
 from gristmill.runtime.sinks import SinkResult, SinkWriter
+from gristmill.shuffle.fold import unhashable_key_error
 from gristmill.shuffle.marks import described
 from gristmill.shuffle.reader import ReduceSource, read_partition
 from gristmill.shuffle.runfile import ReadTally
@@ -114,7 +115,10 @@ def failure_from(spec: TaskSpec, exc: BaseException) -> TaskFailure:
     error = f"{type(exc).__name__}: {exc}"
     # A record-wise op's input record, or what an aggregation, sort or sink function had.
     location = str(getattr(exc, LOCATION_ATTR, "") or "") or described(exc)
-    if isinstance(exc, SystemExit):  # would end a worker, or escape the inline executor
+    explained = None if location else unhashable_key_error(exc)
+    if explained is not None:  # no user function failed: the hash table refused a key
+        error = f"TypeError: {explained}"
+    if isinstance(exc, SystemExit):  # in a worker process: it would end the worker
         error = f"SystemExit({exc.code!r}): a function called sys.exit() in a task; raise instead"
     return TaskFailure(
         spec.name,

@@ -24,7 +24,6 @@ from gristmill.shuffle.fold import (
     needs_count,
     new_str_sums,
     take_str_sums,
-    unhashable_key_error,
 )
 from gristmill.shuffle.keys import bucket_pairs
 from gristmill.shuffle.order import Family, key_family, pairs_family, sort_runs, sort_verifies
@@ -100,15 +99,6 @@ class CombineWriter(ShuffleWriter):
             self._combine(arrow_sums.pairs(table))
 
     def write_batch(self, batch: Any) -> None:
-        try:
-            self._write_batch(batch)
-        except TypeError as exc:
-            explained = unhashable_key_error(exc)
-            if explained is None:
-                raise
-            raise explained from None
-
-    def _write_batch(self, batch: Any) -> None:
         if is_table(batch):
             self.stats.records += batch.num_rows
             self.arrow.add(batch)
@@ -167,15 +157,6 @@ class CombineWriter(ShuffleWriter):
         return not self._counting and needs_count()
 
     def fold(self, records: Iterator[Any], count: int | None = None) -> None:
-        try:  # not a `with`: a context manager per pass would cost the fold ~1%
-            self._fold(records, count)
-        except TypeError as exc:
-            explained = unhashable_key_error(exc)
-            if explained is None:
-                raise
-            raise explained from None
-
-    def _fold(self, records: Iterator[Any], count: int | None) -> None:
         # The first record is sampled and checked alone: wrapping the rest in a chain with a
         # sampled head would cost every record a C call more.
         first = next(records, MISSING)

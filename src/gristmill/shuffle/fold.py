@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from gristmill.shuffle.marks import mark_key
+from gristmill.shuffle.marks import KEY_ATTR, mark_key
 
 if TYPE_CHECKING:
     from gristmill.shuffle._strsums import StrSums
@@ -84,10 +84,12 @@ _OWN_FILES = (
 )
 
 
-def unhashable_key_error(exc: TypeError) -> TypeError | None:
-    """An error that explains `exc` if it is a hash table's refusal of a key with no hash (a
-    list: what JSON gives), raised from inside the engine's own loop, which says only
-    ``unhashable type: 'list'``; None for any other TypeError (a user's aggregator's own).
+def unhashable_key_error(exc: BaseException) -> str | None:
+    """What to say of `exc` if it is a hash table's refusal of a key with no hash (a list:
+    what JSON gives), which says only ``unhashable type: 'list'``; None for any other error.
+
+    The caller rules out a user function's own error first (one the pipeline traced to an
+    input record); an aggregation's failing function marks its key, and is ruled out here.
 
     >>> try:
     ...     fold_pairs({}, [([1], 1)], operator.add)
@@ -96,14 +98,16 @@ def unhashable_key_error(exc: TypeError) -> TypeError | None:
     unhashable type: 'list': reduce_by_key, ... tuple (a frozenset for a set), ...
     """
     found = _UNHASHABLE.search(str(exc))
+    if found is None or not isinstance(exc, TypeError) or hasattr(exc, KEY_ATTR):
+        return None
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    # Raised by the user's own function (an aggregator's frame is last): theirs to read.
+    # Raised in the tables' own loops (the last frame), not in code they called.
     where = "" if tb is None else tb.tb_frame.f_code.co_filename.replace(os.sep, "/")
-    if found is None or not where.endswith(_OWN_FILES):
+    if not where.endswith(_OWN_FILES):
         return None
-    return TypeError(
+    return (
         f"unhashable type: '{found.group(1)}': reduce_by_key, combine_by_key, count_by_value "
         "and distinct fold keys in a hash table, as Spark's do, so their keys must be "
         "hashable: make the key a tuple (a frozenset for a set), or use group_by_key, which "

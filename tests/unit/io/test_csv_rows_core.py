@@ -385,7 +385,7 @@ def test_a_utf8_bom_is_not_part_of_the_first_column_name(tmp_path: Path, batch_f
     import gristmill as gm
 
     path = tmp_path / "excel.csv"
-    path.write_bytes("id,name\n1,a\n2,b\n".encode("utf-8-sig"))
+    path.write_bytes('"id",name\n1,a\n2,b\n'.encode("utf-8-sig"))  # quoted after the mark
     oracle = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     cfg = gm.Config(executor="inline", progress=False)
     if batch_format == "pyarrow":
