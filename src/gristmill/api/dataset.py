@@ -20,6 +20,7 @@ from gristmill.io.columnar import ArrowBatches
 from gristmill.plan import functions as fns
 from gristmill.plan.logical import (
     Aggregator,
+    Cached,
     Join,
     Narrow,
     Node,
@@ -203,6 +204,36 @@ class Dataset:
         [1, 2]
         """
         return self._narrow(OpKind.MAP, fns.second, "values")
+
+    def cache(self) -> Dataset:
+        """This dataset, computed once by the first job that needs it and read back by the
+        later ones, as Spark's ``cache``: an iterative job stops recomputing its history.
+
+        It is kept, a run file per partition, under the scratch directory until `unpersist`
+        or the end of the process. Use the dataset returned (caching does not change `self`).
+
+        >>> import gristmill as gm
+        >>> cfg = gm.Config(executor="inline", progress=False)
+        >>> squares = gm.from_items(range(5)).map(lambda x: x * x).cache()
+        >>> squares.count(config=cfg), squares.collect(config=cfg)  # computed once
+        (5, [0, 1, 4, 9, 16])
+        >>> squares.unpersist()
+        """
+        from gristmill.api import cache
+
+        return Dataset(Cached(self._node, cache.new_token()))
+
+    def unpersist(self) -> None:
+        """Delete the data `cache` kept for this dataset; a later job computes (and keeps) it
+        again.
+
+        >>> import gristmill as gm
+        >>> gm.from_items([1]).cache().unpersist()
+        """
+        from gristmill.api import cache
+
+        if isinstance(self._node, Cached):
+            cache.forget(self._node.token)
 
     def union(self, *others: Dataset) -> Dataset:
         """All records of this dataset, then all of `others` (order kept per partition).
@@ -580,9 +611,11 @@ class Dataset:
         == stages ==
         ...
         """
+        from gristmill.api import cache
         from gristmill.api.execute import plan_for
 
         cfg = config or Config.resolve()
         lines = ["== logical plan ==", *describe(self._node), "== stages =="]
-        lines += plan_for(self._node, cfg).describe()
+        # A cached dataset not computed yet is planned as what it caches; explain runs nothing.
+        lines += plan_for(cache.resolved(self._node, cfg, None), cfg).describe()
         print("\n".join(lines))

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from gristmill.api import cache
 from gristmill.config import Config
 from gristmill.errors import JobFailedError
 from gristmill.io.commit import OutputCommitter
@@ -53,6 +54,13 @@ def execute(
     listeners = [listener] if listener is not None else []
     if output is not None:  # refuse an existing output before any broadcast side runs
         OutputCommitter(output, "check", overwrite=overwrite).check()
+
+    def materialize(parent: Node, folder: str) -> tuple[str, ...]:
+        # A cached dataset's first use: computed as a job of its own, its partitions kept.
+        run = execute(parent, Sink(SinkKind.FRAMES), cfg, output=folder)
+        return tuple(run.result.output_paths)
+
+    node = cache.resolved(node, cfg, materialize)
     graph = resolve_plan(node, cfg, listeners)
     return run_job(graph, sink, cfg, output=output, overwrite=overwrite, listeners=listeners)
 

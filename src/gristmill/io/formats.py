@@ -397,6 +397,17 @@ def _read_parquet(split: FileSplit, *, as_records: bool = True) -> Iterator[Batc
         ) from exc
 
 
+def _read_frames(split: FileSplit) -> Iterator[Batch]:
+    """A cached partition: the record frames of one run file, checksums verified."""
+    from gristmill.shuffle.runfile import read_frames, read_index
+
+    check_unchanged(split)
+    row = 0
+    for records in read_frames(split.path, read_index(split.path)):
+        yield Batch(records, Origin(split.path, row, None, rows=True))
+        row += len(records)
+
+
 def read_split(
     split: FileSplit,
     fmt: Format,
@@ -433,6 +444,8 @@ def read_split(
             return read_csv_table(split, csv_options, on_bad, csv_blocks, columns, types=types)
     if fmt is Format.PARQUET:
         return _read_parquet(split)
+    if fmt is Format.FRAMES:
+        return _read_frames(split)
     if fmt is Format.BINARY:
         from gristmill.io.binary import read_records
 

@@ -23,6 +23,7 @@ class Format(enum.Enum):
     CSV = "csv"
     BINARY = "binary"  # fixed-width records, read as numpy blocks
     PARQUET = "parquet"  # rows as dicts; a file is one split (not cut by bytes)
+    FRAMES = "frames"  # a cached dataset's partitions: run files of pickled record frames
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,15 @@ class Join(Node):
     broadcast: bool | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class Cached(Node):
+    """`parent`, computed once by the first job that needs it and read back by later ones
+    (`api.cache`); `token` names it in this process."""
+
+    parent: Node
+    token: int
+
+
 def describe(node: Node, indent: int = 0) -> list[str]:
     """The logical plan as indented lines, root first."""
     pad = "  " * indent
@@ -142,6 +152,8 @@ def describe(node: Node, indent: int = 0) -> list[str]:
         return [line]
     if isinstance(node, Narrow):
         return [f"{pad}{node.op.describe()}", *describe(node.parent, indent + 1)]
+    if isinstance(node, Cached):
+        return [f"{pad}Cache(#{node.token})", *describe(node.parent, indent + 1)]
     if isinstance(node, Union):
         lines = [f"{pad}Union"]
         for parent in node.parents:

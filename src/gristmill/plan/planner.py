@@ -76,7 +76,9 @@ class _Planner:
             if src.record_size:  # binary splits cut between records
                 size = max(src.record_size, size - size % src.record_size)
             # Byte ranges mean nothing inside Parquet; a multiline CSV record may cross any.
-            whole = src.format is Format.PARQUET or dict(src.csv_options).get("multiline", False)
+            whole = src.format in (Format.PARQUET, Format.FRAMES) or dict(src.csv_options).get(
+                "multiline", False
+            )
             splits = split_files(files, size, whole=whole)
             return FileInput(splits, src.format, src.csv_options, src.record_size)
         return ItemsInput(src.partitions)

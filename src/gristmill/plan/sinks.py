@@ -19,6 +19,7 @@ class SinkKind(enum.Enum):
     TOP = "top"
     BINARY = "binary"  # raw fixed-width records, as read by read_binary_records
     PARQUET = "parquet"  # dict records (a column per key) or pyarrow tables
+    FRAMES = "frames"  # pickled record frames: a cached dataset's partitions
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,13 @@ class Sink:
 
     @property
     def writes_files(self) -> bool:
-        return self.kind in (SinkKind.TEXT, SinkKind.JSONL, SinkKind.BINARY, SinkKind.PARQUET)
+        return self.kind in (
+            SinkKind.TEXT,
+            SinkKind.JSONL,
+            SinkKind.BINARY,
+            SinkKind.PARQUET,
+            SinkKind.FRAMES,
+        )
 
     def part_name(self, index: int) -> str:
         suffix = _SUFFIXES.get(self.kind, "")

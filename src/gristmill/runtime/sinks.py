@@ -150,7 +150,7 @@ class SinkWriter:
         elif sink.kind in (SinkKind.TEXT, SinkKind.JSONL):
             assert path is not None
             self._file = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-        elif sink.kind is SinkKind.COLLECT:
+        elif sink.kind in (SinkKind.COLLECT, SinkKind.FRAMES):
             assert path is not None
             self._run = RunWriter(path)
 
@@ -225,7 +225,7 @@ class SinkWriter:
             self.result.records = len(self.result.top)
             return
         batch = self._kept(batch)  # COUNT only counts them
-        if self.sink.kind is SinkKind.COLLECT:
+        if self.sink.kind in (SinkKind.COLLECT, SinkKind.FRAMES):
             assert self._run is not None
             self._run.write_frame(0, batch)
 

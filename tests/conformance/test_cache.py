@@ -1,0 +1,119 @@
+"""Dataset.cache(): computed once, read back by later jobs, equal to the uncached result;
+gone with unpersist() and at exit."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import glob
+import operator
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gristmill as gm
+
+
+@pytest.fixture(params=["inline", "local"])
+def cfg(request: pytest.FixtureRequest, tmp_path: Path) -> gm.Config:
+    return gm.Config(
+        executor=request.param, workers=2, progress=False, scratch_dir=str(tmp_path / "scratch")
+    )
+
+
+def _noting(log: str):  # type: ignore[no-untyped-def]
+    def square(x: int) -> int:
+        with open(log, "a") as f:  # one line per call, from any process
+            f.write("x\n")
+        return x * x
+
+    return square
+
+
+def _calls(log: Path) -> int:
+    return len(log.read_text().split()) if log.exists() else 0
+
+
+def test_computed_once_and_equal_to_uncached(cfg: gm.Config, tmp_path: Path) -> None:
+    log = tmp_path / "calls.txt"
+    squares = gm.from_items(range(2000), partitions=4).map(_noting(str(log)))
+    cached = squares.cache()
+    assert _calls(log) == 0  # lazy: nothing runs until an action
+    assert cached.count(config=cfg) == 2000
+    assert cached.reduce(operator.add, config=cfg) == sum(x * x for x in range(2000))
+    by_rest = cached.map(lambda x: (x % 7, x)).reduce_by_key(operator.add)
+    oracle: dict[int, int] = collections.defaultdict(int)
+    for x in range(2000):
+        oracle[x * x % 7] += x * x
+    assert sorted(by_rest.collect(config=cfg)) == sorted(oracle.items())
+    assert _calls(log) == 2000  # three actions, one computation
+    assert cached.collect(config=cfg) == squares.collect(config=cfg)  # the same, in order
+    folders = glob.glob(str(tmp_path / "scratch" / "gristmill-cache-*"))
+    assert len(folders) == 1
+    cached.unpersist()
+    assert not os.path.exists(folders[0])
+    assert cached.count(config=cfg) == 2000
+    assert _calls(log) == 6000  # the uncached collect, then the cache computed again
+
+
+def test_an_iterative_job_reads_its_cached_history(cfg: gm.Config) -> None:
+    # PageRank on a small graph: each iteration caches its ranks, so iteration k reads
+    # iteration k-1's cache instead of replaying k joins. Oracle: the same formula in Python.
+    edges = [(i, (i * 7 + 3) % 50) for i in range(50)] + [(i, (i + 1) % 50) for i in range(50)]
+    links = gm.from_items(edges).group_by_key().map_values(list).cache()
+    ranks = links.map_values(lambda _: 1.0)
+    for _ in range(5):
+        contribs = links.join(ranks).flat_map(
+            lambda kv: [(d, kv[1][1] / len(kv[1][0])) for d in kv[1][0]]
+        )
+        ranks = contribs.reduce_by_key(operator.add).map_values(lambda r: 0.15 + 0.85 * r).cache()
+    got = dict(ranks.collect(config=cfg))
+    out: dict[int, list[int]] = collections.defaultdict(list)
+    for s, d in edges:
+        out[s].append(d)
+    want = {n: 1.0 for n in out}
+    for _ in range(5):
+        acc: dict[int, float] = collections.defaultdict(float)
+        for s, ds in out.items():
+            for d in ds:
+                acc[d] += want[s] / len(ds)
+        want = {n: 0.15 + 0.85 * r for n, r in acc.items()}
+    assert got.keys() == want.keys()
+    assert all(abs(got[n] - want[n]) <= 1e-12 * want[n] for n in want)
+
+
+def test_a_failed_computation_keeps_nothing_and_is_retried(cfg: gm.Config, tmp_path: Path) -> None:
+    flag = tmp_path / "fail"
+    flag.write_text("yes")
+
+    def fragile(x: int) -> int:
+        if os.path.exists(flag):
+            raise ValueError("not yet")
+        return x
+
+    cached = gm.from_items(range(10), partitions=2).map(fragile).cache()
+    failing = dataclasses.replace(cfg, max_attempts=1)
+    with pytest.raises(gm.JobFailedError, match="not yet"):
+        cached.count(config=failing)
+    assert not glob.glob(str(tmp_path / "scratch" / "gristmill-cache-*"))
+    flag.unlink()
+    assert cached.collect(config=cfg) == list(range(10))
+
+
+def test_explain_runs_nothing_and_the_data_goes_at_exit(tmp_path: Path) -> None:
+    code = (
+        "import gristmill as gm, glob\n"
+        f"cfg = gm.Config(executor='inline', progress=False, scratch_dir={str(tmp_path)!r})\n"
+        "ds = gm.from_items(range(3)).map(str).cache()\n"
+        "ds.explain(config=cfg)\n"
+        f"assert not glob.glob({str(tmp_path / 'gristmill-cache-*')!r})\n"
+        "print(ds.collect(config=cfg))\n"
+        f"assert glob.glob({str(tmp_path / 'gristmill-cache-*')!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Cache(#" in done.stdout and "['0', '1', '2']" in done.stdout
+    assert not glob.glob(str(tmp_path / "gristmill-cache-*"))  # removed at exit
