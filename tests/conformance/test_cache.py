@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import glob
+import json
 import operator
 import os
 import subprocess
@@ -117,3 +118,38 @@ def test_explain_runs_nothing_and_the_data_goes_at_exit(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Cache(#" in done.stdout and "['0', '1', '2']" in done.stdout
     assert not glob.glob(str(tmp_path / "gristmill-cache-*"))  # removed at exit
+
+
+def _reject_sevens(x: int) -> int:
+    if x % 7 == 0:
+        raise ValueError(f"seven divides {x}")
+    return x
+
+
+def test_records_skipped_while_caching_are_quarantined_with_the_output(
+    cfg: gm.Config, tmp_path: Path
+) -> None:
+    skipping = dataclasses.replace(cfg, skip_bad_records=True)
+    cached = gm.from_items(range(1, 50), partitions=2).map(_reject_sevens).cache()
+    out = tmp_path / "out"
+    result = cached.map(str).write_text(str(out), config=skipping)
+    lines = [ln for p in sorted(out.glob("part-*")) for ln in p.read_text().split()]
+    assert sorted(map(int, lines)) == [x for x in range(1, 50) if x % 7]
+    bad = [json.loads(ln) for p in (out / "_quarantine").glob("*.jsonl") for ln in p.open()]
+    assert sorted(b["error"] for b in bad) == sorted(
+        f"ValueError: seven divides {x}" for x in range(7, 50, 7)
+    )
+    assert result.counters["bad_records.skipped"] == len(bad) == 7
+
+
+def test_data_left_by_a_killed_process_is_swept(cfg: gm.Config, tmp_path: Path) -> None:
+    scratch = Path(cfg.scratch_dir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    (scratch / f"gristmill-cache-{dead}-abc").mkdir()  # a process that has exited
+    (scratch / f"gristmill-cache-{os.getpid()}-mine").mkdir()  # this one: kept
+    assert gm.from_items([1, 2]).cache().count(config=cfg) == 2
+    names = sorted(p.name for p in scratch.iterdir() if p.name.startswith("gristmill-cache-"))
+    assert f"gristmill-cache-{dead}-abc" not in names
+    assert f"gristmill-cache-{os.getpid()}-mine" in names

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import glob
 import itertools
 import os
 import shutil
@@ -66,10 +67,13 @@ def _forget_all() -> None:
 Materialize = Callable[[Node, str], tuple[str, ...]]  # (plan, output dir) -> part files
 
 
-def resolved(node: Node, cfg: Config, materialize: Materialize | None) -> Node:
+def resolved(
+    node: Node, cfg: Config, materialize: Materialize | None, quarantine: list[str] | None = None
+) -> Node:
     """`node` with each `Cached` node replaced by a source of its stored data, computing that
     first with `materialize` where it is missing; without `materialize` (for `explain`), a
-    missing one is planned as what it caches."""
+    missing one is planned as what it caches. Records skip mode left out while computing one
+    are added to `quarantine` (files), for the job that needed it to commit with its own."""
     done: dict[int, Node] = {}  # by id: a sub-plan shared in the tree stays shared
 
     def walk(n: Node) -> Node:
@@ -80,7 +84,7 @@ def resolved(node: Node, cfg: Config, materialize: Materialize | None) -> Node:
             parent = walk(n.parent)
             paths = stored(n.token)
             if paths is None and materialize is not None:
-                paths = _compute(n.token, parent, cfg, materialize)
+                paths = _compute(n.token, parent, cfg, materialize, quarantine)
             out = parent if paths is None else Source(FileSource(paths, Format.FRAMES))
         elif isinstance(n, (Narrow, Shuffle)):
             out = _replaced(n, parent=walk(n.parent))
@@ -103,9 +107,16 @@ def _replaced(node: Node, **changes: object) -> Node:
     return dataclasses.replace(node, **changes)
 
 
-def _compute(token: int, parent: Node, cfg: Config, materialize: Materialize) -> tuple[str, ...]:
+def _compute(
+    token: int,
+    parent: Node,
+    cfg: Config,
+    materialize: Materialize,
+    quarantine: list[str] | None,
+) -> tuple[str, ...]:
     os.makedirs(cfg.scratch_dir, exist_ok=True)
-    folder = tempfile.mkdtemp(prefix="gristmill-cache-", dir=cfg.scratch_dir)
+    _sweep(cfg.scratch_dir)
+    folder = tempfile.mkdtemp(prefix=f"gristmill-cache-{os.getpid()}-", dir=cfg.scratch_dir)
     try:
         paths = materialize(parent, os.path.join(folder, "data"))
     except BaseException:
@@ -113,4 +124,30 @@ def _compute(token: int, parent: Node, cfg: Config, materialize: Materialize) ->
         raise
     with _lock:
         _stored[token] = (folder, paths)
+    skipped = sorted(glob.glob(os.path.join(folder, "data", "_quarantine", "*.jsonl")))
+    if quarantine is not None and skipped:
+        kept = os.path.join(folder, "quarantine")
+        os.makedirs(kept)
+        for path in skipped:  # named apart from the job's own (stage-S-task-I.aN.jsonl)
+            name = os.path.basename(path).removesuffix(".jsonl")
+            quarantine.append(os.path.join(kept, f"cache-{token}-{name}.a0.jsonl"))
+            os.replace(path, quarantine[-1])
     return paths
+
+
+def _sweep(scratch: str) -> None:
+    """Remove the cached data of processes that died without their exit handler (killed)."""
+    for folder in glob.glob(os.path.join(scratch, "gristmill-cache-*-*")):
+        pid = os.path.basename(folder).split("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -60,9 +60,18 @@ def execute(
         run = execute(parent, Sink(SinkKind.FRAMES), cfg, output=folder)
         return tuple(run.result.output_paths)
 
-    node = cache.resolved(node, cfg, materialize)
+    skipped: list[str] = []  # skip mode's records left out of a cached dataset, if computed
+    node = cache.resolved(node, cfg, materialize, skipped)
     graph = resolve_plan(node, cfg, listeners)
-    return run_job(graph, sink, cfg, output=output, overwrite=overwrite, listeners=listeners)
+    return run_job(
+        graph,
+        sink,
+        cfg,
+        output=output,
+        overwrite=overwrite,
+        listeners=listeners,
+        quarantine=skipped,
+    )
 
 
 def resolve_plan(node: Node, cfg: Config, listeners: Sequence[Listener] = ()) -> StageGraph:

@@ -413,6 +413,11 @@ def _failure_message(failure: TaskFailure, attempts: int) -> str:
     return "\n".join(lines)
 
 
+def _lines(path: str) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
 def _read_collected(sinks: list[Any], limit: int | None) -> list[Any]:
     records: list[Any] = []
     for sink in sinks:
@@ -489,8 +494,10 @@ def run_job(
     output: str | None = None,
     overwrite: bool = False,
     listeners: Sequence[Listener] = (),
+    quarantine: Sequence[str] = (),
 ) -> JobRun:
-    """Run `graph` into `sink`; file sinks commit atomically to `output`."""
+    """Run `graph` into `sink`; file sinks commit atomically to `output`, with the records
+    skip mode left out, `quarantine` (of cached datasets computed for it) among them."""
     job_id = new_job_id()
     started = time.perf_counter()
     committer = OutputCommitter(output, job_id, overwrite=overwrite) if output else None
@@ -517,7 +524,12 @@ def run_job(
         paths: list[str] = []
         if committer is not None:
             _check_inputs_unchanged(graph)
-            committer.commit_quarantine(driver.quarantined)
+            if quarantine:  # a cached dataset's skipped records, quarantined with these
+                cached = sum(_lines(path) for path in quarantine)
+                driver.counters[QUARANTINE_COUNTER] = (
+                    driver.counters.get(QUARANTINE_COUNTER, 0) + cached
+                )
+            committer.commit_quarantine([*quarantine, *driver.quarantined])
             manifest = {"counters": driver.counters, "inputs": _input_manifest(graph)}
             paths = committer.commit_job(manifest)
         seconds = time.perf_counter() - started
