@@ -9,6 +9,7 @@ import glob
 import json
 import operator
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import gristmill as gm
+from gristmill.io import scratch
 
 
 @pytest.fixture(params=["inline", "local"])
@@ -142,14 +144,78 @@ def test_records_skipped_while_caching_are_quarantined_with_the_output(
     assert result.counters["bad_records.skipped"] == len(bad) == 7
 
 
-def test_data_left_by_a_killed_process_is_swept(cfg: gm.Config, tmp_path: Path) -> None:
-    scratch = Path(cfg.scratch_dir)
-    scratch.mkdir(parents=True, exist_ok=True)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    (scratch / f"gristmill-cache-{dead}-abc").mkdir()  # a process that has exited
-    (scratch / f"gristmill-cache-{os.getpid()}-mine").mkdir()  # this one: kept
-    assert gm.from_items([1, 2]).cache().count(config=cfg) == 2
-    names = sorted(p.name for p in scratch.iterdir() if p.name.startswith("gristmill-cache-"))
-    assert f"gristmill-cache-{dead}-abc" not in names
-    assert f"gristmill-cache-{os.getpid()}-mine" in names
+def test_data_left_by_a_killed_process_is_reclaimed(tmp_path: Path) -> None:
+    code = (
+        "import os, signal, gristmill as gm\n"
+        f"cfg = gm.Config(executor='inline', progress=False, scratch_dir={str(tmp_path)!r})\n"
+        "assert gm.from_items([1, 2]).cache().count(config=cfg) == 2\n"
+        "os.kill(os.getpid(), signal.SIGKILL)  # no exit handler runs\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=False)
+    left = glob.glob(str(tmp_path / "gristmill-cache-*"))
+    assert len(left) == 1  # owned by a process that is gone: a later job's reclaim takes it
+    assert scratch.reclaim(str(tmp_path), min_age=0) == left
+    assert not os.path.exists(left[0])
+
+
+def test_scratch_paths_with_glob_characters(tmp_path: Path) -> None:
+    cfg = gm.Config(executor="inline", progress=False, scratch_dir=str(tmp_path / "scr[1]"))
+    cached = gm.from_items(range(10), partitions=2).map(lambda x: x * 2).cache()
+    assert cached.collect(config=cfg) == [x * 2 for x in range(10)]
+
+
+def test_tables_and_blocks_come_back_as_they_went(cfg: gm.Config, tmp_path: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    def table(rows: list[int]) -> pa.Table:
+        notes = [None if r < 3 else f"x{r}" for r in rows]
+        return pa.table({"id": pa.array(rows, pa.int32()), "note": pa.array(notes, pa.string())})
+
+    tables = gm.from_items(range(6), partitions=2).map_batches(table)
+    schemas = tables.cache().map_batches(lambda t: [str(t.schema)], batch_format="pyarrow")
+    assert set(schemas.collect(config=cfg)) == {str(table([0]).schema)}
+    blocks = gm.from_items([bytes([i]) * 4 for i in range(8)]).map_batches(
+        lambda recs: np.frombuffer(b"".join(recs), np.uint8).reshape(-1, 4)
+    )
+    kinds = blocks.cache().map_batches(lambda b: [type(b).__name__, b.shape[1]])
+    assert set(kinds.collect(config=cfg)) == {"ndarray", 4}
+
+
+def test_threads_wait_for_one_computation(cfg: gm.Config, tmp_path: Path) -> None:
+    import threading
+
+    log = tmp_path / "calls.txt"
+    cached = gm.from_items(range(200), partitions=4).map(_noting(str(log))).cache()
+    results: list[list[int]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cached.collect(config=cfg)))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [[x * x for x in range(200)]] * 3
+    assert _calls(log) == 200
+    assert len(glob.glob(str(tmp_path / "scratch" / "gristmill-cache-*"))) == 1
+
+
+def test_data_removed_under_us_is_computed_again(cfg: gm.Config, tmp_path: Path) -> None:
+    cached = gm.from_items(range(5)).map(str).cache()
+    assert cached.count(config=cfg) == 5
+    (folder,) = glob.glob(str(tmp_path / "scratch" / "gristmill-cache-*"))
+    shutil.rmtree(folder)
+    assert cached.collect(config=cfg) == ["0", "1", "2", "3", "4"]
+
+
+def test_skipped_records_wait_for_a_job_with_output(cfg: gm.Config, tmp_path: Path) -> None:
+    skipping = dataclasses.replace(cfg, skip_bad_records=True)
+    cached = gm.from_items(range(1, 50), partitions=2).map(_reject_sevens).cache()
+    assert cached.count(config=skipping) == 42  # computed here, with nowhere to quarantine
+    out = tmp_path / "out"
+    result = cached.map(str).write_text(str(out), config=skipping)
+    assert result.counters["bad_records.skipped"] == 7
+    assert len([ln for p in (out / "_quarantine").glob("*.jsonl") for ln in p.open()]) == 7
+    again = cached.map(str).write_text(str(tmp_path / "again"), config=skipping)
+    assert "bad_records.skipped" not in again.counters  # committed once, with the first

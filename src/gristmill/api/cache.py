@@ -3,10 +3,14 @@
 `Dataset.cache()` wraps a plan in a `Cached` node. Before a job is planned, each `Cached` node
 in it whose data is not there yet runs as a job of its own (as a broadcast side does) that
 writes the dataset's partitions to a private directory under the scratch directory, one run
-file of pickled record frames per partition, through the usual staged commit; the node is
-then read as a `Format.FRAMES` source of those files, a file to a task, so the partitioning is
-kept. Iterative jobs (PageRank, k-means) then stop recomputing their whole history on every
-action, as with Spark's ``cache``. The files go with `Dataset.unpersist()` or at exit.
+file of pickled frames per partition (record lists, pyarrow tables and binary blocks as they
+are), through the usual staged commit; the node is then read as a `Format.FRAMES` source of
+those files, a file to a task, so the partitioning is kept. Iterative jobs (PageRank, k-means)
+then stop recomputing their whole history on every action, as with Spark's ``cache``.
+
+The data goes with `Dataset.unpersist()` or at exit; the directory is a `Scratch`, so what a
+killed process left is reclaimed by a later job, as job scratch is. Data found missing is
+computed again. Must not import `runtime` but through `execute`'s callback.
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ import dataclasses
 import glob
 import itertools
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from gristmill.config import Config
+from gristmill.io.scratch import Scratch
 from gristmill.plan.logical import (
     Cached,
     FileSource,
@@ -35,8 +39,18 @@ from gristmill.plan.logical import (
 )
 
 _tokens = itertools.count(1)
+
+
+@dataclass
+class _Entry:
+    folder: Scratch
+    paths: tuple[str, ...]
+    skipped: list[str] = field(default_factory=list)  # quarantine files not yet committed
+
+
 _lock = threading.Lock()
-_stored: dict[int, tuple[str, tuple[str, ...]]] = {}  # token -> (directory, part files)
+_stored: dict[int, _Entry] = {}
+_computing: dict[int, threading.Lock] = {}  # one computation per dataset, however many threads
 
 
 def new_token() -> int:
@@ -44,10 +58,15 @@ def new_token() -> int:
 
 
 def stored(token: int) -> tuple[str, ...] | None:
-    """The part files of cached dataset `token`, if it has been computed."""
+    """The part files of cached dataset `token`, if it has been computed and is all there."""
     with _lock:
         entry = _stored.get(token)
-    return None if entry is None else entry[1]
+    if entry is None:
+        return None
+    if not all(os.path.exists(p) for p in entry.paths):  # removed under us: compute it again
+        forget(token)
+        return None
+    return entry.paths
 
 
 def forget(token: int) -> None:
@@ -55,7 +74,7 @@ def forget(token: int) -> None:
     with _lock:
         entry = _stored.pop(token, None)
     if entry is not None:
-        shutil.rmtree(entry[0], ignore_errors=True)
+        entry.folder.close()
 
 
 @atexit.register
@@ -72,8 +91,9 @@ def resolved(
 ) -> Node:
     """`node` with each `Cached` node replaced by a source of its stored data, computing that
     first with `materialize` where it is missing; without `materialize` (for `explain`), a
-    missing one is planned as what it caches. Records skip mode left out while computing one
-    are added to `quarantine` (files), for the job that needed it to commit with its own."""
+    missing one is planned as what it caches. The quarantine files of records skip mode left
+    out while computing one are added to `quarantine` until a job commits them with its
+    output (a ``count()`` first computing it does not)."""
     done: dict[int, Node] = {}  # by id: a sub-plan shared in the tree stays shared
 
     def walk(n: Node) -> Node:
@@ -82,10 +102,13 @@ def resolved(
         out: Node
         if isinstance(n, Cached):
             parent = walk(n.parent)
-            paths = stored(n.token)
-            if paths is None and materialize is not None:
-                paths = _compute(n.token, parent, cfg, materialize, quarantine)
-            out = parent if paths is None else Source(FileSource(paths, Format.FRAMES))
+            paths = _ensure(n.token, parent, cfg, materialize)
+            if paths is None:
+                out = parent
+            else:  # literal paths: a scratch directory may hold glob characters
+                out = Source(FileSource(tuple(glob.escape(p) for p in paths), Format.FRAMES))
+                if quarantine is not None:
+                    quarantine.extend(_skipped(n.token))
         elif isinstance(n, (Narrow, Shuffle)):
             out = _replaced(n, parent=walk(n.parent))
         elif isinstance(n, Union):
@@ -107,47 +130,44 @@ def _replaced(node: Node, **changes: object) -> Node:
     return dataclasses.replace(node, **changes)
 
 
-def _compute(
-    token: int,
-    parent: Node,
-    cfg: Config,
-    materialize: Materialize,
-    quarantine: list[str] | None,
-) -> tuple[str, ...]:
-    os.makedirs(cfg.scratch_dir, exist_ok=True)
-    _sweep(cfg.scratch_dir)
-    folder = tempfile.mkdtemp(prefix=f"gristmill-cache-{os.getpid()}-", dir=cfg.scratch_dir)
-    try:
-        paths = materialize(parent, os.path.join(folder, "data"))
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+def _skipped(token: int) -> list[str]:
+    """Quarantine files of `token`'s computation that no job has committed yet."""
     with _lock:
-        _stored[token] = (folder, paths)
-    skipped = sorted(glob.glob(os.path.join(folder, "data", "_quarantine", "*.jsonl")))
-    if quarantine is not None and skipped:
-        kept = os.path.join(folder, "quarantine")
-        os.makedirs(kept)
-        for path in skipped:  # named apart from the job's own (stage-S-task-I.aN.jsonl)
-            name = os.path.basename(path).removesuffix(".jsonl")
-            quarantine.append(os.path.join(kept, f"cache-{token}-{name}.a0.jsonl"))
-            os.replace(path, quarantine[-1])
+        entry = _stored.get(token)
+    return [] if entry is None else [p for p in entry.skipped if os.path.exists(p)]
+
+
+def _ensure(
+    token: int, parent: Node, cfg: Config, materialize: Materialize | None
+) -> tuple[str, ...] | None:
+    paths = stored(token)
+    if paths is not None or materialize is None:
+        return paths
+    with _lock:
+        computing = _computing.setdefault(token, threading.Lock())
+    with computing:  # a second thread waits for the first one's data
+        paths = stored(token)
+        if paths is None:
+            paths = _compute(token, parent, cfg, materialize)
     return paths
 
 
-def _sweep(scratch: str) -> None:
-    """Remove the cached data of processes that died without their exit handler (killed)."""
-    for folder in glob.glob(os.path.join(scratch, "gristmill-cache-*-*")):
-        pid = os.path.basename(folder).split("-")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
+def _compute(token: int, parent: Node, cfg: Config, materialize: Materialize) -> tuple[str, ...]:
+    folder = Scratch("gristmill-cache-", cfg.scratch_dir)  # reclaimed if this process is killed
     try:
-        os.kill(pid, 0)  # no signal: only whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+        paths = materialize(parent, os.path.join(folder.path, "data"))
+    except BaseException:
+        folder.close()
+        raise
+    entry = _Entry(folder, paths)
+    found = glob.glob(os.path.join(glob.escape(folder.path), "data", "_quarantine", "*.jsonl"))
+    if found:
+        kept = os.path.join(folder.path, "quarantine")
+        os.makedirs(kept)
+        for path in sorted(found):  # named apart from a job's own (stage-S-task-I.aN.jsonl)
+            name = os.path.basename(path).removesuffix(".jsonl")
+            entry.skipped.append(os.path.join(kept, f"cache-{token}-{name}.a0.jsonl"))
+            os.replace(path, entry.skipped[-1])
+    with _lock:
+        _stored[token] = entry
+    return paths

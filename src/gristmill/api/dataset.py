@@ -209,8 +209,9 @@ class Dataset:
         """This dataset, computed once by the first job that needs it and read back by the
         later ones, as Spark's ``cache``: an iterative job stops recomputing its history.
 
-        It is kept, a run file per partition, under the scratch directory until `unpersist`
-        or the end of the process. Use the dataset returned (caching does not change `self`).
+        It is kept, a run file per partition (records, pyarrow tables and binary blocks as
+        they are), under the scratch directory until `unpersist` or the end of the process.
+        Use the dataset returned (caching does not change `self`).
 
         >>> import gristmill as gm
         >>> cfg = gm.Config(executor="inline", progress=False)

@@ -212,6 +212,11 @@ class SinkWriter:
         if self._parquet is not None:  # before as_records: a pyarrow Table stays columnar
             self.result.records += self._parquet.write(batch)
             return
+        if self.sink.kind is SinkKind.FRAMES:  # a cache: tables and blocks kept as they are
+            assert self._run is not None
+            self.result.records += len(batch)
+            self._run.write_frame(0, batch)
+            return
         batch = as_records(batch)
         limit = self.sink.limit
         if self.sink.kind is SinkKind.TOP:
@@ -225,7 +230,7 @@ class SinkWriter:
             self.result.records = len(self.result.top)
             return
         batch = self._kept(batch)  # COUNT only counts them
-        if self.sink.kind in (SinkKind.COLLECT, SinkKind.FRAMES):
+        if self.sink.kind is SinkKind.COLLECT:
             assert self._run is not None
             self._run.write_frame(0, batch)
 
