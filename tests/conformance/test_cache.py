@@ -219,3 +219,10 @@ def test_skipped_records_wait_for_a_job_with_output(cfg: gm.Config, tmp_path: Pa
     assert len([ln for p in (out / "_quarantine").glob("*.jsonl") for ln in p.open()]) == 7
     again = cached.map(str).write_text(str(tmp_path / "again"), config=skipping)
     assert "bad_records.skipped" not in again.counters  # committed once, with the first
+
+
+def test_records_that_do_not_pickle_say_why(tmp_path: Path) -> None:
+    cfg = gm.Config(executor="inline", progress=False, max_attempts=1)
+    cached = gm.from_items(range(3)).map(lambda x: (x, lambda: x)).cache()
+    with pytest.raises(gm.JobFailedError, match="a cached dataset's records are kept pickled"):
+        cached.count(config=cfg)

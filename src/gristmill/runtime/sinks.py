@@ -10,6 +10,7 @@ import heapq
 import itertools
 import json
 import operator
+import pickle
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -215,7 +216,12 @@ class SinkWriter:
         if self.sink.kind is SinkKind.FRAMES:  # a cache: tables and blocks kept as they are
             assert self._run is not None
             self.result.records += len(batch)
-            self._run.write_frame(0, batch)
+            try:
+                self._run.write_frame(0, batch)
+            except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                raise TypeError(
+                    f"a cached dataset's records are kept pickled, and these do not pickle: {exc}"
+                ) from exc
             return
         batch = as_records(batch)
         limit = self.sink.limit
