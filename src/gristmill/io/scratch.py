@@ -35,7 +35,14 @@ class Scratch:
         os.makedirs(parent, exist_ok=True)
         self.path = os.path.abspath(tempfile.mkdtemp(prefix=prefix, dir=parent))
         self._fd = os.open(os.path.join(self.path, OWNER), os.O_CREAT | os.O_WRONLY, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh file: nobody holds it
+        for _ in range(1000):  # a fresh file: only a reclaim peeking at it holds it, briefly
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.001)
+        else:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
         os.write(self._fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
 
     def close(self) -> None:
@@ -59,12 +66,14 @@ def _abandoned(owner_file: str, min_age: float) -> bool:
     except OSError:
         return False
     try:
+        # Young ones are left alone before their lock is touched: a reclaim in another thread
+        # must not hold a new directory's lock while its creator takes it.
+        if time.time() - os.fstat(fd).st_mtime < min_age:
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return False  # its owner (or another reclaim) holds it
-        if time.time() - os.fstat(fd).st_mtime < min_age:
-            return False
         owner: Any = json.loads(os.read(fd, 4096) or b"null")
         return isinstance(owner, dict) and owner_gone(owner)
     except ValueError:

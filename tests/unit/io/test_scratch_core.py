@@ -65,3 +65,26 @@ def test_a_job_reclaims_what_a_killed_driver_left(tmp_path: Path) -> None:
     config = gm.Config(executor="inline", scratch_dir=str(tmp_path))
     assert gm.from_items([1, 2, 3]).map(lambda x: x * 2).collect(config=config) == [2, 4, 6]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reclaim_in_another_thread_never_fails_a_new_directory(tmp_path: Path) -> None:
+    # Jobs run from several threads of one process: one's reclaim peeks at the owner file of
+    # a directory another is creating. Creating must not fail, nor the reclaim take it.
+    import threading
+
+    stop = threading.Event()
+
+    def reclaiming() -> None:
+        while not stop.is_set():
+            reclaim(str(tmp_path), min_age=0)
+
+    thread = threading.Thread(target=reclaiming)
+    thread.start()
+    try:
+        made = [Scratch("gristmill-race-", str(tmp_path)) for _ in range(300)]
+    finally:
+        stop.set()
+        thread.join()
+    assert all(os.path.isdir(s.path) for s in made)
+    for s in made:
+        s.close()
