@@ -37,7 +37,7 @@ from gristmill.runtime.result import JobResult
 BatchFormat = Literal["default", "pyarrow"]
 
 
-def _check_partitions(partitions: int | None) -> int | None:
+def check_partitions(partitions: int | None) -> int | None:
     if partitions is None:
         return None
     count = as_int(partitions, "partitions")
@@ -252,7 +252,7 @@ class Dataset:
     # -- wide -----------------------------------------------------------------------------
 
     def _shuffle(self, spec: ShuffleSpec) -> Dataset:
-        spec = dataclasses.replace(spec, partitions=_check_partitions(spec.partitions))
+        spec = dataclasses.replace(spec, partitions=check_partitions(spec.partitions))
         return Dataset(Shuffle(self._node, spec))
 
     def reduce_by_key(
@@ -387,7 +387,7 @@ class Dataset:
             raise UsageError(f"join needs a Dataset, got {type(other).__name__}")
         if broadcast not in (True, False, None):
             raise UsageError(f"broadcast must be True, False or None, got {broadcast!r}")
-        partitions = _check_partitions(partitions)
+        partitions = check_partitions(partitions)
         if broadcast is True and partitions is not None:
             raise UsageError("partitions= sizes a join's shuffle; a broadcast join has none")
         return Dataset(Join(self._node, other.node, partitions, left, broadcast))
@@ -402,7 +402,7 @@ class Dataset:
         """
         pairs = self._narrow(OpKind.MAP, fns.pair_with_none, "distinct")
         reduced = pairs.reduce_by_key(fns.keep_first, partitions)
-        return reduced._narrow(OpKind.MAP, fns.first, "keys")
+        return reduced.keys()
 
     def sort_by(
         self, key: Callable[[Any], Any], ascending: bool = True, partitions: int | None = None

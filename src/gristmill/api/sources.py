@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from gristmill.api.dataset import BatchFormat, Dataset
+from gristmill.api.dataset import BatchFormat, Dataset, check_partitions
 from gristmill.config import as_int
 from gristmill.errors import UsageError
 from gristmill.plan.functions import PrefixKey
@@ -230,7 +230,6 @@ def from_items(items: Iterable[Any], partitions: int | None = None) -> Dataset:
     if partitions is None:
         # At least one partition, if an empty one: no items is a valid (empty) dataset.
         partitions = max(1, min(len(data), 2), min(64, math.ceil(len(data) / 100_000)))
-    partitions = as_int(partitions, "partitions")
-    if partitions < 1:
-        raise UsageError(f"partitions must be at least 1, got {partitions!r}")
-    return Dataset(Source(ItemsSource.cut(data, partitions)))
+    count = check_partitions(partitions)
+    assert count is not None
+    return Dataset(Source(ItemsSource.cut(data, count)))

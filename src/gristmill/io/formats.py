@@ -189,7 +189,7 @@ class CorruptFileError(InputFormatError):
     """A compressed input file is truncated or corrupt."""
 
 
-def verify_compressed(split: FileSplit, fmt: Format | None = None) -> None:
+def verify_whole_file(split: FileSplit, fmt: Format | None = None) -> None:
     """Decompress (or, for Parquet, decode) the whole file once, so a corrupt one is found
     before any record is used.
 

@@ -56,3 +56,9 @@ def skipped_lines(path: str, limit: int) -> list[str]:
     except (OSError, ValueError, KeyError):
         pass
     return lines
+
+
+def entry_count(path: str) -> int:
+    """How many skipped records quarantine file `path` holds (one JSON line each)."""
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)

@@ -42,7 +42,7 @@ from gristmill.runtime.events import (
 )
 from gristmill.runtime.narrowing import Narrowing, read_progress
 from gristmill.runtime.quarantine import COUNTER as QUARANTINE_COUNTER
-from gristmill.runtime.quarantine import SKIPPED_SHOWN, skipped_lines
+from gristmill.runtime.quarantine import SKIPPED_SHOWN, entry_count, skipped_lines
 from gristmill.runtime.result import JobResult, StageSummary
 from gristmill.runtime.sinks import SinkResult
 from gristmill.runtime.task import TaskFailure, TaskResult, TaskSpec
@@ -413,11 +413,6 @@ def _failure_message(failure: TaskFailure, attempts: int) -> str:
     return "\n".join(lines)
 
 
-def _lines(path: str) -> int:
-    with open(path, "rb") as f:
-        return sum(1 for _ in f)
-
-
 def _read_collected(sinks: list[Any], limit: int | None) -> list[Any]:
     records: list[Any] = []
     for sink in sinks:
@@ -525,7 +520,7 @@ def run_job(
         if committer is not None:
             _check_inputs_unchanged(graph)
             if quarantine:  # a cached dataset's skipped records, quarantined with these
-                cached = sum(_lines(path) for path in quarantine)
+                cached = sum(entry_count(path) for path in quarantine)
                 driver.counters[QUARANTINE_COUNTER] = (
                     driver.counters.get(QUARANTINE_COUNTER, 0) + cached
                 )

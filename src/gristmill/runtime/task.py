@@ -21,7 +21,7 @@ from gristmill.io.formats import (
     Batch,
     CorruptFileError,
     read_split,
-    verify_compressed,
+    verify_whole_file,
 )
 from gristmill.plan.logical import Format, ShuffleKind
 from gristmill.plan.sinks import Sink, SinkKind
@@ -140,7 +140,7 @@ def _open_input(
         whole = split.compressed or inp.format is Format.PARQUET  # a split is the whole file
         if whole and spec.skip_corrupt_files:
             try:
-                verify_compressed(split, inp.format)
+                verify_whole_file(split, inp.format)
             except CorruptFileError as exc:
                 counters["corrupt_files.skipped"] = 1
                 if skip is not None:
@@ -182,9 +182,13 @@ def _shuffle_batches(
             yield Batch(records)
     finally:  # as in _counted: also when a take() stops reading early
         counters["shuffle.bytes_read"] = tally.bytes
-        if inp.kind not in (ShuffleKind.SORT, ShuffleKind.REPARTITION):
+        if inp.kind not in RECORDS_HANDED_ON:
             # Each partition's own frames, read once: the records its map tasks wrote to it.
             counters["shuffle.records_read"] = tally.records
+
+
+# Shuffles whose reducers hand on the records they read; the others hand on one per key.
+RECORDS_HANDED_ON = (ShuffleKind.SORT, ShuffleKind.REPARTITION)
 
 
 def _counted(batches: Iterator[Batch], counters: dict[str, int], name: str) -> Iterator[Batch]:
@@ -237,7 +241,7 @@ def _run(spec: TaskSpec, result: TaskResult, skip: Quarantine | None) -> None:
         # A sort or repartition hands on the records it read; a group or an aggregation hands
         # on one per key (Hadoop's "reduce input groups"), its records read being counted from
         # the frames (`_shuffle_batches`).
-        grouped = pipeline.input.kind not in (ShuffleKind.SORT, ShuffleKind.REPARTITION)
+        grouped = pipeline.input.kind not in RECORDS_HANDED_ON
         counted = "shuffle.groups_read" if grouped else "shuffle.records_read"
     counted_batches = _counted(batches, result.counters, counted)
     isolation = None
